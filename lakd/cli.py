@@ -1,0 +1,254 @@
+"""`python -m lakd ...`: train-teacher, distill, eval, runs.
+
+Settings come from --config FILE.yaml, then flags (flags win). Every method setting
+is a flag too (e.g. --temperature 4); a flag the chosen method does not know is refused.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from . import api
+from .checkpoint import CheckpointError
+from .config import ConfigError, RunConfig, load_yaml
+from .data import DATASET_NAMES, DataError
+from .methods import METHODS, MethodError
+from .models import model_names
+from .runs import RunStore, RunStoreError
+
+USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError)
+
+# flags shared by train-teacher and distill: (flag, RunConfig field, type, help)
+RUN_FLAGS = [
+    ("--data", "data", str, f"data set: {', '.join(DATASET_NAMES)}"),
+    ("--data-root", "data_root", str, "folder of the data set"),
+    ("--per-class", "per_class", int, "keep the first N training images of each class"),
+    ("--input-size", "input_size", int, "image size for image folders and torchvision models"),
+    ("--in-channels", "in_channels", int, "1 or 3"),
+    ("--epochs", "epochs", int, None),
+    ("--batch-size", "batch_size", int, None),
+    ("--optimizer", "optimizer", str, "sgd or adamw"),
+    ("--lr", "lr", float, None),
+    ("--momentum", "momentum", float, None),
+    ("--weight-decay", "weight_decay", float, None),
+    ("--schedule", "schedule", str, "cosine, step or constant (set per epoch)"),
+    ("--gamma", "gamma", float, "step schedule's factor"),
+    ("--seed", "seed", int, None),
+    ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
+    ("--num-workers", "num_workers", int, "data loader worker processes"),
+    ("--max-steps-per-epoch", "max_steps_per_epoch", int, "cut epochs short (smoke tests)"),
+    ("--name", "name", str, "a label for the run id"),
+    ("--teacher", "teacher", str, "'bundled', a .safetensors/.pt file, or a run id"),
+    ("--teacher-arch", "teacher_arch", str, "the teacher's architecture, when its file does not say"),
+]
+BOOL_FLAGS = [("augment", "random crop + flip"), ("deterministic", "deterministic algorithms"),
+              ("amp", "mixed precision on CUDA"), ("download", "let torchvision download the data (online)")]
+
+
+def _method_fields() -> dict[str, type]:
+    fields: dict[str, type] = {}
+    for m in METHODS.values():
+        for f in dataclasses.fields(m.Params):
+            t = f.type if isinstance(f.type, type) else {"float": float, "int": int, "bool": bool, "str": str}.get(str(f.type), str)
+            fields.setdefault(f.name, t)
+    return fields
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
+    S = argparse.SUPPRESS
+    p.add_argument("--config", help="YAML file of settings (flags override it)")
+    p.add_argument(model_flag, dest="student", default=S, help=f"architecture: {', '.join(model_names())}")
+    p.add_argument("--runs-dir", default="runs", help="the run store (default: runs/)")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue this run from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for flag, dest, typ, hlp in RUN_FLAGS:
+        p.add_argument(flag, dest=dest, type=typ, default=S, help=hlp)
+    p.add_argument("--milestones", type=lambda s: [int(v) for v in s.split(",") if v], default=S,
+                   help="step schedule's epochs, comma-separated")
+    for name, hlp in BOOL_FLAGS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_bool, default=S, nargs="?", const=True,
+                       help=f"{hlp} (true/false)")
+    group = p.add_argument_group("method settings (each method takes its own; see docs/methods.md)")
+    for name, typ in _method_fields().items():
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"mp_{name}", default=S,
+                           type=_bool if typ is bool else typ)
+
+
+def build_config(args: argparse.Namespace, defaults: dict) -> RunConfig:
+    settings = dict(defaults)
+    if getattr(args, "config", None):
+        settings.update(load_yaml(args.config))
+    given = vars(args)
+    method_params = dict(settings.get("method_params") or {})
+    for key, value in given.items():
+        if key.startswith("mp_"):
+            method_params[key[3:]] = value
+        elif key in {f.name for f in dataclasses.fields(RunConfig)}:
+            settings[key] = value
+    if method_params:
+        settings["method_params"] = method_params
+    cfg = RunConfig.from_dict(settings)
+    method_cls = METHODS.get(cfg.method)
+    if method_cls is None:
+        raise ConfigError(f"unknown method {cfg.method!r}; valid methods: {', '.join(sorted(METHODS))}")
+    valid = {f.name for f in dataclasses.fields(method_cls.Params)}
+    wrong = sorted(set(cfg.method_params) - valid)
+    if wrong:
+        raise ConfigError(f"method {cfg.method!r} has no setting(s) {', '.join(wrong)}; "
+                          f"its settings: {', '.join(sorted(valid)) or 'none'}")
+    return cfg.validate()
+
+
+class ProgressBar:
+    """A tqdm bar per epoch, fed by the trainer's progress callback."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.epoch = None
+
+    def __call__(self, info: dict) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if info["epoch"] != self.epoch:
+            self.close()
+            self.epoch = info["epoch"]
+            self.bar = tqdm(total=info["steps"], desc=f"epoch {info['epoch']}/{info['epochs']}", unit="batch",
+                            leave=False, file=sys.stderr)
+        self.bar.n = info["step"]
+        self.bar.set_postfix(loss=f"{info['loss']:.3f}", img_s=f"{info['images_per_s']:.0f}")
+        self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _print_rows(rows: list[dict]) -> None:
+    for r in rows:
+        losses = " ".join(f"{k[5:]}={v:.4f}" for k, v in r.items() if k.startswith("loss_"))
+        print(f"epoch {r['epoch']:3d}  lr {r['lr']:.4f}  {losses}  train {100 * r['train_acc']:.2f}%  "
+              f"test {100 * r['test_acc']:.2f}%  {r['seconds']:.1f}s  {r['images_per_s']:.0f} img/s", flush=True)
+
+
+def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
+    store = RunStore(args.runs_dir)
+    bar = ProgressBar(not args.no_progress and sys.stderr.isatty())
+    if args.resume:
+        run = store.get(args.resume)
+        done = len(run.metrics())
+        print(f"resuming {run.id} after epoch {done}", flush=True)
+        rows = api.execute(run, resume=True, progress=bar)
+    else:
+        cfg = build_config(args, defaults)
+        run = api.create_run(cfg, args.runs_dir)
+        print(f"run {run.id} -> {run.path}", flush=True)
+        rows = api.execute(run, progress=bar)
+    bar.close()
+    _print_rows(rows)
+    print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}%  (student weights: {run.student_checkpoint})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from .checkpoint import load_model
+    from .data import load_data
+    from .trainer import evaluate, pick_device
+
+    if args.run:
+        run = RunStore(args.runs_dir).get(args.run)
+        cfg = RunConfig.from_dict(run.config())
+        path = run.student_checkpoint
+        data_name, root = args.data or cfg.data, args.data_root or cfg.data_root
+        size, chans = cfg.input_size, cfg.in_channels
+    elif args.checkpoint:
+        path, data_name, root, size, chans = Path(args.checkpoint), args.data or "sample", args.data_root, args.input_size, args.in_channels
+    else:
+        raise ConfigError("eval needs --run RUN_ID or --checkpoint FILE")
+    data = load_data(data_name, root, input_size=size, in_channels=chans)
+    model = load_model(path, arch=args.arch, num_classes=data.num_classes, in_channels=data.in_channels,
+                       input_size=data.input_size)
+    device = pick_device(args.device)
+    acc = evaluate(model.to(device), DataLoader(data.test, batch_size=256), device)
+    result = {"checkpoint": str(path), "arch": model.arch, "data": data_name, "test_images": len(data.test),
+              "test_acc": acc, "parameters": sum(p.numel() for p in model.parameters())}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = RunStore(args.runs_dir).list()
+    if not runs:
+        print(f"no runs in {Path(args.runs_dir).resolve()}")
+        return 0
+    print(f"{'run id':50s} {'status':12s} {'method':8s} {'student':12s} {'epoch':>7s} {'test acc':>9s}")
+    for run in runs:
+        st, cfg, rows = run.status(), run.config(), run.metrics()
+        acc = f"{100 * rows[-1]['test_acc']:.2f}%" if rows else "-"
+        print(f"{run.id:50s} {st['status']:12s} {cfg.get('method', '?'):8s} {cfg.get('student', '?'):12s} "
+              f"{len(rows):>3d}/{cfg.get('epochs', '?'):<3} {acc:>9s}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lakd", description="LAKD Studio's distillation engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train-teacher", help="train a model on labels alone (a teacher)")
+    _add_run_flags(t, "--arch")
+    d = sub.add_parser("distill", help="distill a teacher into a student")
+    _add_run_flags(d, "--student")
+    d.add_argument("--method", dest="method", default=argparse.SUPPRESS, help=f"one of {', '.join(sorted(METHODS))}")
+    e = sub.add_parser("eval", help="test accuracy of a run's student or of a checkpoint")
+    e.add_argument("--run", help="run id")
+    e.add_argument("--checkpoint", help="a .safetensors or weights-only .pt file")
+    e.add_argument("--arch", help="architecture, when the checkpoint does not say")
+    e.add_argument("--data", choices=DATASET_NAMES)
+    e.add_argument("--data-root")
+    e.add_argument("--input-size", type=int, default=32)
+    e.add_argument("--in-channels", type=int, default=3)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--runs-dir", default="runs")
+    r = sub.add_parser("runs", help="list runs with their status")
+    r.add_argument("--runs-dir", default="runs")
+    return parser
+
+
+TEACHER_DEFAULTS = {"method": "vanilla", "student": "resnet20", "augment": True, "lr": 0.1, "batch_size": 128}
+DISTILL_DEFAULTS = {"method": "kd", "student": "resnet8", "teacher": "bundled"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        if args.command == "train-teacher":
+            return cmd_train(args, TEACHER_DEFAULTS)
+        if args.command == "distill":
+            return cmd_train(args, DISTILL_DEFAULTS)
+        if args.command == "eval":
+            return cmd_eval(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped; continue with --resume", file=sys.stderr)
+        return 130
+    return 1

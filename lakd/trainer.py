@@ -1,0 +1,246 @@
+"""One trainer for every method: optimizer, schedule, AMP, evaluation, checkpoints,
+resume. A method only turns a batch into named losses (see methods/base.py)."""
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from . import checkpoint as ckpt
+from .config import ConfigError, RunConfig
+from .data import DataBundle, load_data
+from .methods import Method, get_method
+from .models import StagedNet, build_model
+from .runs import Run
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_TEACHER = REPO_ROOT / "sample_data" / "teacher_resnet20_fmnist.safetensors"
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def pick_device(spec: str = "auto") -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(spec)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def lr_at(cfg: RunConfig, epoch_index: int) -> float:
+    """Learning rate for a 0-based epoch index; set per epoch, so resume needs no scheduler state."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch_index / cfg.epochs))
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(1 for m in cfg.milestones if epoch_index >= m)
+    return cfg.lr
+
+
+def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def resolve_teacher(cfg: RunConfig, data: DataBundle, runs_root: Path | None = None) -> StagedNet | None:
+    """The frozen teacher named by `cfg.teacher`: "bundled", a checkpoint file, or a run id."""
+    if not cfg.teacher:
+        return None
+    spec = cfg.teacher
+    path = BUNDLED_TEACHER if spec == "bundled" else Path(spec)
+    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
+        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
+    if not path.exists():
+        raise ConfigError(f"teacher {spec!r} not found: give 'bundled', a .safetensors/.pt file, or a run id")
+    return ckpt.load_model(path, arch=cfg.teacher_arch, num_classes=data.num_classes,
+                           in_channels=data.in_channels, input_size=data.input_size)
+
+
+def build_method(cfg: RunConfig, data: DataBundle, runs_root: Path | None = None) -> Method:
+    method_cls = get_method(cfg.method)
+    student = build_model(cfg.student, num_classes=data.num_classes, in_channels=data.in_channels,
+                          input_size=data.input_size)
+    teacher = resolve_teacher(cfg, data, runs_root) if method_cls.needs_teacher else None
+    try:
+        params = method_cls.Params(**cfg.method_params)
+    except TypeError as e:
+        import dataclasses
+        valid = ", ".join(f.name for f in dataclasses.fields(method_cls.Params)) or "none"
+        raise ConfigError(f"method {cfg.method!r} got an unknown setting ({e}); its settings: {valid}") from e
+    return method_cls(student, teacher, params, epochs=cfg.epochs)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+    was = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        correct += (model(x).argmax(1) == y).sum().item()
+        total += y.numel()
+    model.train(was)
+    return correct / max(total, 1)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_data_for(cfg: RunConfig, data: DataBundle | None = None) -> DataBundle:
+    if data is not None:
+        return data
+    return load_data(cfg.data, cfg.data_root, augment=cfg.augment, per_class=cfg.per_class,
+                     input_size=cfg.input_size, in_channels=cfg.in_channels, download=cfg.download)
+
+
+class Trainer:
+    """Runs `cfg` into `run`; `progress(dict)` is called as batches finish."""
+
+    def __init__(self, cfg: RunConfig, run: Run, *, data: DataBundle | None = None,
+                 progress: Callable[[dict], None] | None = None, runs_root: Path | None = None):
+        self.cfg = cfg.validate()
+        self.run = run
+        self.progress = progress
+        seed_everything(cfg.seed, cfg.deterministic)
+        self.device = pick_device(cfg.device)
+        self.data = load_data_for(cfg, data)
+        if len(self.data.train) == 0 or len(self.data.test) == 0:
+            raise ConfigError("the data set has an empty split")
+        if cfg.batch_size > len(self.data.train):
+            raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({len(self.data.train)} images)")
+        self.method = build_method(cfg, self.data, runs_root or run.path.parent).to(self.device)
+        self.optimizer = make_optimizer(cfg, self.method.trainable_parameters())
+        self.start_epoch = 1
+        use_amp = cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.test_loader = DataLoader(self.data.test, batch_size=cfg.eval_batch_size, shuffle=False,
+                                      num_workers=cfg.num_workers)
+
+    # -- checkpoints -------------------------------------------------------
+    def save_checkpoint(self, epoch: int) -> None:
+        """One file holds everything needed to resume, so a crash cannot mix epochs."""
+        opt_tensors, opt_meta = ckpt.optimizer_to_files(self.optimizer)
+        tensors = {f"student.{k}": v for k, v in self.method.student.state_dict().items()}
+        tensors.update({f"extras.{k}": v for k, v in self.method.extras_state_dict().items()})
+        tensors.update(opt_tensors)
+        state = {"epoch": epoch, "optimizer": opt_meta, "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
+        ckpt.save_weights(self.run.checkpoint_dir / "last.safetensors", tensors, {"state": state})
+        ckpt.save_model(self.run.student_checkpoint, self.method.student, epoch=epoch, run_id=self.run.id,
+                        data=self.cfg.data, method=self.cfg.method)
+        from .runs import atomic_write_json
+        atomic_write_json(self.run.checkpoint_dir / "state.json", {"epoch": epoch, "run_id": self.run.id})
+
+    def load_checkpoint(self) -> None:
+        path = self.run.checkpoint_dir / "last.safetensors"
+        if not path.exists():
+            return
+        tensors, meta = ckpt.load_state_dict_file(path)
+        state = meta["state"]
+        self.method.student.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("student.")})
+        self.method.load_extras_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("extras.")})
+        ckpt.optimizer_from_files(self.optimizer, {k: v.to(self.device) for k, v in tensors.items()}, state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = state["epoch"] + 1
+
+    # -- loop ----------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.cfg
+        # per-epoch seeds make shuffling and augmentation independent of where a run resumed
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        loader = DataLoader(self.data.train, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                            num_workers=cfg.num_workers, drop_last=False)
+        steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader), cfg.max_steps_per_epoch)
+        lr = lr_at(cfg, epoch - 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.method.train()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext())
+        backward = (lambda loss: self.scaler.scale(loss).backward()) if self.scaler.is_enabled() else (lambda loss: loss.backward())
+        start = time.perf_counter()
+        last_report = 0.0
+        for step, (x, y) in enumerate(loader, 1):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                logits, losses = self.method.train_step(x, y, epoch, backward)
+            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            if bad:
+                raise Diverged(f"loss {bad[0]!r} became {losses[bad[0]]} in epoch {epoch}, step {step}")
+            if self.scaler.is_enabled():
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v * y.numel()
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += y.numel()
+            now = time.perf_counter()
+            if self.progress and (now - last_report > 1.0 or step == steps):
+                last_report = now
+                self.progress({"epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": steps,
+                               "loss": sum(losses.values()), "images_per_s": seen / (now - start)})
+            if step >= steps:
+                break
+        seconds = time.perf_counter() - start
+        row = {"epoch": epoch, "lr": lr, "train_acc": correct / max(seen, 1), "seconds": seconds,
+               "images_per_s": seen / seconds if seconds else 0.0}
+        row.update({f"loss_{k}": v / max(seen, 1) for k, v in sums.items()})
+        row["loss"] = sum(v for k, v in row.items() if k.startswith("loss_"))
+        return row
+
+    def fit(self, resume: bool = False) -> list[dict]:
+        if resume:
+            self.load_checkpoint()
+        rows = [r for r in self.run.metrics() if r["epoch"] < self.start_epoch]
+        self.run.set_status("running", pid=os.getpid(), epoch=self.start_epoch - 1, epochs=self.cfg.epochs,
+                            started=time.time(), message="")
+        try:
+            for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+                row = self.train_epoch(epoch)
+                t0 = time.perf_counter()
+                row["test_acc"] = evaluate(self.method.student, self.test_loader, self.device)
+                row["eval_seconds"] = time.perf_counter() - t0
+                row["peak_rss_mb"] = peak_rss_mb()
+                if self.device.type == "cuda":
+                    row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+                rows.append(row)
+                self.save_checkpoint(epoch)
+                self.run.write_metrics(rows)
+                self.run.set_status("running", pid=os.getpid(), epoch=epoch, epochs=self.cfg.epochs)
+        except Diverged as e:
+            self.run.set_status("diverged", message=f"{e}; the last good checkpoint is kept")
+            raise
+        except KeyboardInterrupt:
+            self.run.set_status("stopped", message="stopped by the user; resume continues from the last checkpoint")
+            raise
+        except Exception as e:
+            self.run.set_status("failed", message=f"{type(e).__name__}: {e}")
+            raise
+        final = rows[-1] if rows else {}
+        self.run.set_status("completed", epoch=self.cfg.epochs, test_acc=final.get("test_acc"), message="")
+        return rows
