@@ -207,6 +207,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_start(args: argparse.Namespace) -> int:
+    """Execute one recorded run (queued, or to resume); used by the background worker."""
+    import signal
+
+    def on_term(signum, frame):  # app shut down: save what is done and mark the run stopped
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    run = RunStore(args.runs_dir).get(args.run_id)
+    resume = bool(run.status().get("resume")) or run.training_state() is not None
+    rows = api.execute(run, resume=resume)
+    _print_rows(rows)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import serve
+
+    started = serve(args.runs_dir, parallel=args.parallel)
+    print(f"worker done: {started} run(s) started")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lakd", description="LAKD Studio's distillation engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +250,12 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--runs-dir", default="runs")
     r = sub.add_parser("runs", help="list runs with their status")
     r.add_argument("--runs-dir", default="runs")
+    s = sub.add_parser("start", help="execute a recorded (queued) run; the app's worker uses this")
+    s.add_argument("run_id")
+    s.add_argument("--runs-dir", default="runs")
+    w = sub.add_parser("worker", help="run queued runs in the background until none is left")
+    w.add_argument("--runs-dir", default="runs")
+    w.add_argument("--parallel", type=int, default=None, help="runs at once (default: 1 on CPU, 2 on GPU)")
     return parser
 
 
@@ -245,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "start":
+            return cmd_start(args)
+        if args.command == "worker":
+            return cmd_worker(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

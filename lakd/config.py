@@ -43,6 +43,9 @@ class RunConfig:
     num_workers: int = 0
     eval_batch_size: int = 256
     max_steps_per_epoch: int | None = None  # for smoke tests of big recipes
+    save_maps: bool = True              # NDAM maps of fixed test images, every epoch
+    map_images: int = 16
+    map_p: float = 2.0
     method_params: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
 

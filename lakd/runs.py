@@ -134,6 +134,35 @@ class Run:
     def write_metrics(self, rows: list[dict]) -> None:
         atomic_write_bytes(self.path / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
+    def write_progress(self, info: dict) -> None:
+        atomic_write_json(self.path / "progress.json", {**info, "time": time.time()})
+
+    def progress(self) -> dict | None:
+        """The latest in-epoch progress of a running run (epoch, step, steps, loss, images_per_s)."""
+        try:
+            return json.loads((self.path / "progress.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def request_stop(self) -> None:
+        """Ask the training process to save and stop at its next step."""
+        atomic_write_bytes(self.path / "stop", b"")
+
+    @property
+    def stop_requested(self) -> bool:
+        return (self.path / "stop").exists()
+
+    def clear_stop(self) -> None:
+        try:
+            (self.path / "stop").unlink()
+        except FileNotFoundError:
+            pass
+
+    def queue_resume(self) -> None:
+        """Put a stopped or interrupted run back in the queue, to continue from its checkpoint."""
+        self.clear_stop()
+        self.set_status("queued", resume=True, message="queued to resume")
+
     def training_state(self) -> dict | None:
         try:
             return json.loads((self.checkpoint_dir / "state.json").read_text())

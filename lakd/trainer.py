@@ -29,6 +29,10 @@ class Diverged(RuntimeError):
     pass
 
 
+class StopRequested(Exception):
+    """Raised between steps when the run's stop file appears (the app's Stop button)."""
+
+
 def pick_device(spec: str = "auto") -> torch.device:
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -133,8 +137,28 @@ class Trainer:
         use_amp = cfg.amp and self.device.type == "cuda"
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        from .maps import probe_batch
+        self.probe_images, self.probe_labels = probe_batch(self.data.test, cfg.map_images)
         self.test_loader = DataLoader(self.data.test, batch_size=cfg.eval_batch_size, shuffle=False,
                                       num_workers=cfg.num_workers)
+
+    def report(self, info: dict) -> None:
+        self.run.write_progress(info)
+        if self.progress:
+            self.progress(info)
+
+    def save_maps(self, epoch: int) -> None:
+        """Display maps of the fixed probe images at this epoch (and the teacher's once)."""
+        from .maps import model_maps, save_epoch_maps
+
+        if not self.cfg.save_maps:
+            return
+        student_maps, _ = model_maps(self.method.student, self.probe_images, self.cfg.map_p)
+        save_epoch_maps(self.run.path, epoch, student_maps, "student")
+        teacher = self.method.teacher
+        if teacher is not None and not (self.run.path / "maps" / "teacher_epoch000.safetensors").exists():
+            teacher_maps, _ = model_maps(teacher, self.probe_images, self.cfg.map_p)
+            save_epoch_maps(self.run.path, 0, teacher_maps, "teacher")
 
     # -- checkpoints -------------------------------------------------------
     def save_checkpoint(self, epoch: int) -> None:
@@ -200,9 +224,11 @@ class Trainer:
             correct += (logits.argmax(1) == y).sum().item()
             seen += y.numel()
             now = time.perf_counter()
-            if self.progress and (now - last_report > 1.0 or step == steps):
+            if now - last_report > 1.0 or step == steps:
                 last_report = now
-                self.progress({"epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": steps,
+                if self.run.stop_requested:
+                    raise StopRequested()
+                self.report({"epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": steps,
                                "loss": sum(losses.values()), "images_per_s": seen / (now - start)})
             if step >= steps:
                 break
@@ -217,9 +243,12 @@ class Trainer:
         if resume:
             self.load_checkpoint()
         rows = [r for r in self.run.metrics() if r["epoch"] < self.start_epoch]
+        self.run.clear_stop()
         self.run.set_status("running", pid=os.getpid(), epoch=self.start_epoch - 1, epochs=self.cfg.epochs,
-                            started=time.time(), message="")
+                            started=time.time(), message="", resume=False)
         try:
+            if self.start_epoch == 1:
+                self.save_maps(0)
             for epoch in range(self.start_epoch, self.cfg.epochs + 1):
                 row = self.train_epoch(epoch)
                 t0 = time.perf_counter()
@@ -230,13 +259,17 @@ class Trainer:
                     row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
                 rows.append(row)
                 self.save_checkpoint(epoch)
+                self.save_maps(epoch)
                 self.run.write_metrics(rows)
                 self.run.set_status("running", pid=os.getpid(), epoch=epoch, epochs=self.cfg.epochs)
         except Diverged as e:
             self.run.set_status("diverged", message=f"{e}; the last good checkpoint is kept")
             raise
-        except KeyboardInterrupt:
-            self.run.set_status("stopped", message="stopped by the user; resume continues from the last checkpoint")
+        except (KeyboardInterrupt, StopRequested):
+            self.run.clear_stop()
+            done = rows[-1]["epoch"] if rows else 0
+            self.run.set_status("stopped", epoch=done,
+                                message=f"stopped during epoch {done + 1}; resume continues after epoch {done}")
             raise
         except Exception as e:
             self.run.set_status("failed", message=f"{type(e).__name__}: {e}")
