@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,26 +166,66 @@ def load_fashion_mnist(root=None, *, augment=False, per_class: int | None = None
                       list(FMNIST_CLASSES), info={"root": str(base), "train_size": len(tr_y), "test_size": len(test.targets)})
 
 
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Reads CIFAR's pickled batches but refuses any object other than numpy arrays:
+    a pickle from an unknown source can otherwise run code when loaded."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only numpy arrays are allowed in a data batch")
+
+
+def read_cifar_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except FileNotFoundError as e:
+        raise DataError(f"missing CIFAR file {path}") from e
+    except Exception as e:
+        raise DataError(f"cannot read CIFAR file {path}: {e}") from e
+
+
+def _cifar_arrays(cls, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """CIFAR batches read with the safe unpickler, using torchvision's own file list."""
+    folder = Path(root) / cls.base_folder
+    def read(file_list):
+        xs, ys = [], []
+        for name, _ in file_list:
+            entry = read_cifar_batch(folder / name)
+            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        return torch.from_numpy(np.concatenate(xs)), torch.tensor(ys)
+    tr_x, tr_y = read(cls.train_list)
+    te_x, te_y = read(cls.test_list)
+    classes = list(read_cifar_batch(folder / cls.meta["filename"])[cls.meta["key"]])
+    return tr_x, tr_y, te_x, te_y, classes
+
+
 def load_cifar(name: str, root, *, augment=False, per_class: int | None = None, download=False) -> DataBundle:
+    """CIFAR-10/100 from the python-version archive extracted under `root`.
+
+    Files are read with a safe unpickler (numpy arrays only); torchvision's class is
+    used only to download (and checksum) the official archive when asked.
+    """
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     if not root:
-        raise DataError(f"{name} needs --data-root: the folder that holds "
-                        f"{'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'}/")
-    try:
-        train = cls(root, train=True, download=download)
-        test = cls(root, train=False, download=download)
-    except RuntimeError as e:
-        raise DataError(f"{name} not found or corrupt under {root}: {e}. Put the extracted python-version "
-                        f"archive there, or add --download when online.") from e
-    def to_tensor(ds):
-        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
-    tr_x, tr_y = to_tensor(train)
-    te_x, te_y = to_tensor(test)
+        raise DataError(f"{name} needs --data-root: the folder that holds {cls.base_folder}/")
+    if download:
+        cls(root, train=True, download=True)
+    if not (Path(root) / cls.base_folder).is_dir():
+        raise DataError(f"{name} not found: expected the folder {Path(root) / cls.base_folder} (the extracted "
+                        f"'python version' archive); add --download when online")
+    tr_x, tr_y, te_x, te_y, classes = _cifar_arrays(cls, Path(root))
     if per_class:
         keep = first_per_class(tr_y, per_class)
         tr_x, tr_y = tr_x[keep], tr_y[keep]
     return DataBundle(name, ArrayImageDataset(tr_x, tr_y, CIFAR_MEAN, CIFAR_STD, augment=augment),
-                      ArrayImageDataset(te_x, te_y, CIFAR_MEAN, CIFAR_STD), list(train.classes),
+                      ArrayImageDataset(te_x, te_y, CIFAR_MEAN, CIFAR_STD), classes,
                       info={"root": str(root), "train_size": len(tr_y), "test_size": len(te_y)})
 
 

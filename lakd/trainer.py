@@ -25,6 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_TEACHER = REPO_ROOT / "sample_data" / "teacher_resnet20_fmnist.safetensors"
 
 
+def bundled_teacher_path() -> Path:
+    """The teacher shipped in sample_data/ (LAKD_BUNDLED_TEACHER overrides it, for tests)."""
+    return Path(os.environ.get("LAKD_BUNDLED_TEACHER") or BUNDLED_TEACHER)
+
+
 class Diverged(RuntimeError):
     pass
 
@@ -69,7 +74,7 @@ def resolve_teacher(cfg: RunConfig, data: DataBundle, runs_root: Path | None = N
     if not cfg.teacher:
         return None
     spec = cfg.teacher
-    path = BUNDLED_TEACHER if spec == "bundled" else Path(spec)
+    path = bundled_teacher_path() if spec == "bundled" else Path(spec)
     if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
         path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
     if not path.exists():

@@ -1,11 +1,15 @@
 """Method registry: adding a method is one file and one line here."""
 from __future__ import annotations
 
+from .at import AT
 from .base import Method, MethodError
+from .dkd import DKD
+from .fitnet import FitNet
 from .kd import KD
+from .lakd import LAKD
 from .vanilla import Vanilla
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (Vanilla, KD)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (Vanilla, KD, LAKD, AT, FitNet, DKD)}
 
 
 def get_method(name: str) -> type[Method]:

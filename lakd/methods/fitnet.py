@@ -1,0 +1,72 @@
+"""FitNets (Romero et al., 2015): regress the student's intermediate features (the
+"hint") onto the teacher's through a small trainable adapter, with an MSE loss."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import StagedNet
+from .base import Method, MethodError, check_params
+
+
+@dataclass
+class FitNetParams:
+    hint_stage: int = 1
+    ce_weight: float = 1.0
+    feat_weight: float = 100.0
+
+
+def stage_channels(net: StagedNet) -> list[int]:
+    """Channel count of each stage output, found with one dummy forward. Every module
+    keeps its train/eval mode and BN running statistics stay untouched (eval + no_grad)."""
+    modes = [(m, m.training) for m in net.modules()]
+    device = next(net.parameters()).device
+    try:
+        net.eval()
+        with torch.no_grad():
+            feats, _ = net.forward_stages(torch.zeros(1, net.in_channels, net.input_size, net.input_size, device=device))
+    finally:
+        for m, training in modes:
+            m.train(training)
+    return [f.shape[1] for f in feats]
+
+
+class FitNet(Method):
+    """`hint_stage` is a 0-based index into the stage outputs of both networks (1 is
+    the 32x16x16 output of resnet8/resnet20). The regressor (1x1 conv + BN + ReLU,
+    ending in ReLU because the teacher's hint is a post-ReLU output) is a submodule,
+    so the optimizer trains it and resume restores it."""
+
+    name = "fitnet"
+    Params = FitNetParams
+    needs_teacher = True
+
+    def __init__(self, student, teacher, params=None, *, epochs: int = 1):
+        super().__init__(student, teacher, params, epochs=epochs)
+        stage = self.params.hint_stage
+        s_channels = stage_channels(student)[stage]
+        t_channels = stage_channels(teacher)[stage]
+        self.regressor = nn.Sequential(nn.Conv2d(s_channels, t_channels, 1, bias=False),
+                                       nn.BatchNorm2d(t_channels), nn.ReLU(inplace=True))
+
+    def validate(self):
+        check_params(self.params, non_negative=("ce_weight", "feat_weight"))
+        stage = self.params.hint_stage
+        stages = min(self.student.num_stages, self.teacher.num_stages)
+        if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < stages:
+            raise MethodError(f"hint_stage must be an integer from 0 to {stages - 1} (student has "
+                              f"{self.student.num_stages} stages, teacher {self.teacher.num_stages}), got {stage!r}")
+
+    def forward_train(self, x, y, epoch):
+        t_feats, _ = self.teacher_outputs(x)
+        s_feats, logits = self.student.forward_stages(x)
+        stage = self.params.hint_stage
+        hint, target = s_feats[stage], t_feats[stage]
+        if hint.shape[-2:] != target.shape[-2:]:
+            hint = F.adaptive_avg_pool2d(hint, target.shape[-2:])
+        p = self.params
+        return logits, {"ce": p.ce_weight * F.cross_entropy(logits, y),
+                        "hint": p.feat_weight * F.mse_loss(self.regressor(hint), target)}
