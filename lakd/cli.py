@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ RUN_FLAGS = [
     ("--seed", "seed", int, None),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
     ("--num-workers", "num_workers", int, "data loader worker processes"),
+    ("--eval-every", "eval_every", int, "evaluate every N epochs (always after the last)"),
     ("--max-steps-per-epoch", "max_steps_per_epoch", int, "cut epochs short (smoke tests)"),
     ("--name", "name", str, "a label for the run id"),
     ("--teacher", "teacher", str, "'bundled', a .safetensors/.pt file, or a run id"),
@@ -141,8 +143,9 @@ class ProgressBar:
 def _print_rows(rows: list[dict]) -> None:
     for r in rows:
         losses = " ".join(f"{k[5:]}={v:.4f}" for k, v in r.items() if k.startswith("loss_"))
+        test = f"{100 * r['test_acc']:.2f}%" if "test_acc" in r else "-"
         print(f"epoch {r['epoch']:3d}  lr {r['lr']:.4f}  {losses}  train {100 * r['train_acc']:.2f}%  "
-              f"test {100 * r['test_acc']:.2f}%  {r['seconds']:.1f}s  {r['images_per_s']:.0f} img/s", flush=True)
+              f"test {test}  {r['seconds']:.1f}s  {r['images_per_s']:.0f} img/s", flush=True)
 
 
 def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
@@ -157,7 +160,12 @@ def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
         cfg = build_config(args, defaults)
         run = api.create_run(cfg, args.runs_dir)
         print(f"run {run.id} -> {run.path}", flush=True)
-        rows = api.execute(run, progress=bar)
+        try:
+            rows = api.execute(run, progress=bar)
+        except USER_ERRORS:
+            if not run.metrics():  # refused before any training: leave no empty run behind
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
     bar.close()
     _print_rows(rows)
     print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}%  (student weights: {run.student_checkpoint})")
@@ -201,7 +209,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'run id':50s} {'status':12s} {'method':8s} {'student':12s} {'epoch':>7s} {'test acc':>9s}")
     for run in runs:
         st, cfg, rows = run.status(), run.config(), run.metrics()
-        acc = f"{100 * rows[-1]['test_acc']:.2f}%" if rows else "-"
+        accs = [r["test_acc"] for r in rows if "test_acc" in r]
+        acc = f"{100 * accs[-1]:.2f}%" if accs else "-"
         print(f"{run.id:50s} {st['status']:12s} {cfg.get('method', '?'):8s} {cfg.get('student', '?'):12s} "
               f"{len(rows):>3d}/{cfg.get('epochs', '?'):<3} {acc:>9s}")
     return 0
@@ -264,6 +273,10 @@ DISTILL_DEFAULTS = {"method": "kd", "student": "resnet8", "teacher": "bundled"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # benchmarks have their own parser (lakd/bench.py)
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
     args = make_parser().parse_args(argv)
     try:
         if args.command == "train-teacher":

@@ -42,6 +42,7 @@ class RunConfig:
     amp: bool = True                    # used on CUDA only
     num_workers: int = 0
     eval_batch_size: int = 256
+    eval_every: int = 1                 # evaluate every N epochs (always after the last)
     max_steps_per_epoch: int | None = None  # for smoke tests of big recipes
     save_maps: bool = True              # NDAM maps of fixed test images, every epoch
     map_images: int = 16
@@ -72,6 +73,7 @@ class RunConfig:
              f"unknown teacher model {self.teacher_arch!r}; valid models: {', '.join(names)}")
         need(self.per_class is None or (isinstance(self.per_class, int) and self.per_class >= 1),
              f"per_class must be an integer >= 1, got {self.per_class!r}")
+        need(isinstance(self.eval_every, int) and self.eval_every >= 1, f"eval_every must be an integer >= 1, got {self.eval_every!r}")
         need(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels!r}")
         need(self.input_size >= 8, f"input_size must be >= 8, got {self.input_size!r}")
         need(self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda"),

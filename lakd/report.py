@@ -132,10 +132,46 @@ def map_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[np.ndarray | None]]]
     return fig
 
 
+def accuracy_figure(rows: Sequence[dict], teacher_acc: float | None = None, *, student_label: str = "student",
+                    teacher_label: str = "teacher", xlabel: str = "epoch", ylabel: str = "test accuracy (%)"):
+    """The student's test accuracy per epoch, with the teacher's as a dashed line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 2.6), dpi=110)
+    ax = fig.subplots()
+    ep = [r["epoch"] for r in rows]
+    ax.plot(ep, [100 * r["test_acc"] for r in rows], marker="o", color="#2e8b57", lw=2, label=student_label)
+    if teacher_acc is not None:
+        ax.axhline(100 * teacher_acc, color="#4C78A8", ls="--", lw=1.5, label=teacher_label)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_xticks(ep)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def figure_png(fig, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def map_agreement(student_maps: Sequence[torch.Tensor], teacher_maps: Sequence[torch.Tensor]) -> list[float]:
+    """Per stage, how closely the student looks where the teacher looks: the cosine
+    similarity of the two maps (pooled to the smaller grid), averaged over images.
+    1.0 means the same places; stages beyond the shorter model are left out."""
+    from .maps import pool_to, smaller_grid
+
+    out = []
+    for s, t in zip(student_maps, teacher_maps):
+        grid = smaller_grid(s, t)
+        a = F.normalize(pool_to(s.float(), grid).flatten(1), dim=1)
+        b = F.normalize(pool_to(t.float(), grid).flatten(1), dim=1)
+        out.append(float((a * b).sum(1).mean()))
+    return out
 
 
 def gradcam_maps(model, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:

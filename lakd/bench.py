@@ -1,0 +1,240 @@
+"""Benchmarks, each a command: `python -m lakd bench NAME`.
+
+fmnist-mini   the team protocol (FMNIST-mini, see docs/benchmark-protocol.md): every
+              method, seeds 0 1 2, last-epoch test accuracy, median s/epoch, peak RSS
+ablation      LAKD's switches on the same protocol
+memory        bytes saved for backward per training step: KD end-to-end vs LAKD joint
+              vs LAKD local backward (resnet32x4 -> resnet8x4, batch 256)
+overhead      the trainer's seconds per step against a bare training loop
+Each student run is its own process (`python -m lakd start`), so peak RSS is per run,
+and each lands in the run store like any other run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import api
+from .config import RunConfig
+from .runs import Run
+
+PROTOCOL = dict(data="fmnist-mini", student="resnet8", teacher="bundled", epochs=15, batch_size=64,
+                optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine", augment=False,
+                eval_every=15, save_maps=False)
+METHODS = ("vanilla", "kd", "at", "fitnet", "dkd", "lakd")
+ABLATIONS = {
+    "LAKD (defaults)": {},
+    "SDM off (end-to-end, same losses)": {"sdm": False},
+    "NDAM off (g = 0)": {"g": 0.0},
+    "aux-KD off": {"aux_kd": False},
+    "hybrid on (d = 1)": {"d": 1.0},
+    "progressive on": {"progressive": True},
+    "coupling on (decoupled first 50 %)": {"coupling": 0.5},
+    "local backward": {"mode": "local"},
+}
+
+
+def run_in_subprocess(run: Run, threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    root = Path(__file__).resolve().parent.parent
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with open(run.path / "log.txt", "ab") as log:
+        subprocess.run([sys.executable, "-m", "lakd", "start", run.id, "--runs-dir", str(run.path.parent)],
+                       stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    return summarize_run(run)
+
+
+def summarize_run(run: Run) -> dict:
+    rows = run.metrics()
+    cfg = run.config()
+    done = run.status().get("status") == "completed" and len(rows) == cfg["epochs"]
+    return {"run_id": run.id, "method": cfg["method"], "seed": cfg["seed"], "completed": done,
+            "test_acc": rows[-1].get("test_acc") if done else None,
+            "median_epoch_s": statistics.median(r["seconds"] for r in rows) if rows else None,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows) if rows else None,
+            "method_params": cfg.get("method_params", {})}
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    m = statistics.mean(values) * 100
+    s = statistics.stdev(values) * 100 if len(values) > 1 else 0.0
+    return f"{m:.2f} ± {s:.2f}"
+
+
+def teacher_accuracy(data_name: str = "fashion-mnist") -> float:
+    from torch.utils.data import DataLoader
+
+    from .checkpoint import load_model
+    from .data import load_data
+    from .trainer import bundled_teacher_path, evaluate
+
+    data = load_data(data_name)
+    return evaluate(load_model(bundled_teacher_path()), DataLoader(data.test, batch_size=512), torch.device("cpu"))
+
+
+def protocol_runs(runs_dir: Path, jobs: list[tuple[str, str, dict, int]], out: Path) -> list[dict]:
+    """jobs: (label, method, method_params, seed). Results are appended to `out` (JSON lines),
+    and jobs already there are skipped, so an interrupted benchmark continues."""
+    done = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["label"], r["seed"])] = r
+    results = []
+    for label, method, params, seed in jobs:
+        if (label, seed) in done:
+            results.append(done[(label, seed)])
+            continue
+        cfg = RunConfig(**{**PROTOCOL, "method": method, "seed": seed, "method_params": params,
+                           "teacher": None if method == "vanilla" else "bundled", "name": f"bench-{method}-s{seed}"})
+        run = api.create_run(cfg, runs_dir)
+        t0 = time.time()
+        r = {"label": label, **run_in_subprocess(run), "wall_s": time.time() - t0}
+        print(json.dumps(r), flush=True)
+        with open(out, "a") as f:
+            f.write(json.dumps(r) + "\n")
+        results.append(r)
+    return results
+
+
+def table(results: list[dict], labels: list[str]) -> str:
+    lines = ["| method | test acc % (mean ± std) | seeds | median s/epoch | peak RSS MB |", "|---|---|---|---|---|"]
+    for label in labels:
+        rs = [r for r in results if r["label"] == label and r["completed"]]
+        if not rs:
+            continue
+        lines.append(f"| {label} | {mean_std([r['test_acc'] for r in rs])} | {','.join(str(r['seed']) for r in rs)} | "
+                     f"{statistics.median(r['median_epoch_s'] for r in rs):.1f} | {max(r['peak_rss_mb'] for r in rs):.0f} |")
+    return "\n".join(lines)
+
+
+# -- memory --------------------------------------------------------------------
+class SavedBytes:
+    """Counts bytes of tensors saved for backward that are alive, and their peak."""
+
+    def __init__(self):
+        self.alive = 0
+        self.peak = 0
+
+    def hooks(self):
+        counter = self
+
+        class Held:
+            __slots__ = ("tensor", "size")
+
+            def __init__(self, t):
+                self.tensor = t
+                self.size = t.numel() * t.element_size()
+                counter.alive += self.size
+                counter.peak = max(counter.peak, counter.alive)
+
+            def __del__(self):
+                counter.alive -= self.size
+
+        return torch.autograd.graph.saved_tensors_hooks(lambda t: Held(t), lambda h: h.tensor)
+
+
+def memory_step(method: str, params: dict, batch: int = 256, student="resnet8x4", teacher="resnet32x4") -> dict:
+    from .methods import get_method
+    from .models import build_model
+
+    torch.manual_seed(0)
+    cls = get_method(method)
+    m = cls(build_model(student, num_classes=100), build_model(teacher, num_classes=100),
+            cls.Params(**params), epochs=1).train()
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 100, (batch,))
+    counter = SavedBytes()
+    t0 = time.perf_counter()
+    with counter.hooks():
+        m.train_step(x, y, 1, lambda loss: loss.backward())
+    return {"peak_saved_mb": counter.peak / 2**20, "step_s": time.perf_counter() - t0}
+
+
+def overhead(steps: int = 40, batch: int = 64) -> dict:
+    """Trainer step vs a bare forward/backward/step loop on the same model and batches."""
+    import tempfile
+
+    from .runs import RunStore
+    from .trainer import Trainer
+
+    torch.manual_seed(0)
+    cfg = RunConfig(method="vanilla", student="resnet8", epochs=1, batch_size=batch, max_steps_per_epoch=steps,
+                    save_maps=False, data="sample")
+    with tempfile.TemporaryDirectory() as d:
+        run = api.create_run(cfg, d)
+        trainer = Trainer(cfg, run)
+        trainer.train_epoch(1)  # warm-up
+        row = trainer.train_epoch(1)
+        trainer_s = row["seconds"] / steps
+    from torch.utils.data import DataLoader
+    from .data import load_data
+    from .models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet8")
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loader = DataLoader(load_data("sample").train, batch_size=batch, shuffle=True)
+    def bare_epoch():
+        t0 = time.perf_counter()
+        for i, (x, y) in enumerate(loader):
+            if i == steps:
+                break
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        return (time.perf_counter() - t0) / steps
+    bare_epoch()
+    bare_s = bare_epoch()
+    return {"trainer_s_per_step": trainer_s, "bare_s_per_step": bare_s, "ratio": trainer_s / bare_s}
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m lakd bench", allow_abbrev=False)
+    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--runs-dir", default="runs/bench")
+    p.add_argument("--out", default=None, help="results file (JSON lines); reruns skip what it holds")
+    a = p.parse_args(argv)
+    runs_dir = Path(a.runs_dir)
+    if a.name == "fmnist-mini":
+        out = Path(a.out or runs_dir / "fmnist-mini.jsonl")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        jobs = [(m, m, {}, s) for s in a.seeds for m in a.methods]
+        results = protocol_runs(runs_dir, jobs, out)
+        print(f"\nteacher (bundled resnet20) test accuracy: {100 * teacher_accuracy():.2f} %")
+        print(table(results, list(a.methods)))
+    elif a.name == "ablation":
+        out = Path(a.out or runs_dir / "ablation.jsonl")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        jobs = [(label, "lakd", params, s) for s in a.seeds for label, params in ABLATIONS.items()]
+        results = protocol_runs(runs_dir, jobs, out)
+        print(table(results, list(ABLATIONS)))
+    elif a.name == "memory":
+        rows = [("KD end-to-end", "kd", {}),
+                ("LAKD joint, stage partition", "lakd", {"mode": "joint"}),
+                ("LAKD local backward, stage partition", "lakd", {"mode": "local"}),
+                ("LAKD joint, block partition", "lakd", {"mode": "joint", "partition": "block"}),
+                ("LAKD local backward, block partition", "lakd", {"mode": "local", "partition": "block"})]
+        print("| resnet32x4 -> resnet8x4, batch 256 | peak saved MB | x KD | step s |\n|---|---|---|---|")
+        base = None
+        for label, method, params in rows:
+            r = memory_step(method, params)
+            base = base or r["peak_saved_mb"]
+            print(f"| {label} | {r['peak_saved_mb']:.0f} | {r['peak_saved_mb'] / base:.2f} | {r['step_s']:.1f} |", flush=True)
+    elif a.name == "overhead":
+        print(json.dumps(overhead(), indent=2))
+    return 0
