@@ -51,17 +51,14 @@ def uploads_dir() -> Path:
 
 
 def bundled_teacher_path() -> Path:
-    """LAKD_BUNDLED_TEACHER when set (tests, other installs), else the engine's bundled file."""
-    env = os.environ.get("LAKD_BUNDLED_TEACHER")
-    if env:
-        return Path(env)
-    from lakd.trainer import BUNDLED_TEACHER
-    return BUNDLED_TEACHER
+    """The bundled teacher's file (the engine honours LAKD_BUNDLED_TEACHER, for tests)."""
+    from lakd.trainer import bundled_teacher_path as engine_path
+    return engine_path()
 
 
 def bundled_teacher_spec() -> str:
     """What a run's `teacher` setting says for the bundled teacher."""
-    return str(bundled_teacher_path()) if os.environ.get("LAKD_BUNDLED_TEACHER") else "bundled"
+    return "bundled"
 
 
 def default_method() -> str:
@@ -144,11 +141,12 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def teacher_short(spec: str | None) -> str:
+def teacher_short(spec: str | None, plain: bool = False) -> str:
+    """A short name for a teacher setting; `plain` keeps it ASCII (for picture labels)."""
     if not spec:
         return "–"
-    if spec == "bundled" or (os.environ.get("LAKD_BUNDLED_TEACHER") and spec == bundled_teacher_spec()):
-        return t("teacher_bundled_short")
+    if spec == "bundled":
+        return "bundled" if plain else t("teacher_bundled_short")
     return Path(spec).name if ("/" in spec or "\\" in spec) else spec
 
 
@@ -191,10 +189,21 @@ def keep_queue_moving(runs: list[Run]) -> None:
         start_worker()
 
 
+def evaluated(rows: list[dict]) -> list[dict]:
+    """The epochs that were evaluated (with `eval_every` > 1 some are not)."""
+    return [r for r in rows if r.get("test_acc") is not None]
+
+
+def last_acc(rows: list[dict]) -> float | None:
+    rows = evaluated(rows)
+    return rows[-1]["test_acc"] if rows else None
+
+
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
     rows = []
     for run in runs:
         cfg, state, metrics = run.config(), run.status(), run.metrics()
+        acc = last_acc(metrics)
         rows.append({
             t("col_run"): run.id,
             t("col_status"): status_text(state.get("status")),
@@ -203,7 +212,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
             t("col_teacher"): teacher_short(cfg.get("teacher")),
             t("col_data"): cfg.get("data"),
             t("col_epoch"): f"{len(metrics)}/{cfg.get('epochs')}",
-            t("col_test_acc"): round(100 * metrics[-1]["test_acc"], 2) if metrics else None,
+            t("col_test_acc"): None if acc is None else round(100 * acc, 2),
             t("col_created"): time.strftime("%Y-%m-%d %H:%M", time.localtime(state.get("created", 0) or 0)),
         })
     return pd.DataFrame(rows)
@@ -232,7 +241,9 @@ def _style(fig: go.Figure, title: str, ytitle: str, height: int = 300) -> go.Fig
 def accuracy_figure(rows: list[dict]) -> go.Figure:
     fig = go.Figure()
     ep = [r["epoch"] for r in rows]
-    fig.add_scatter(x=ep, y=[100 * r["test_acc"] for r in rows], mode="lines+markers", name=t("curve_test_acc"),
+    ev = evaluated(rows)
+    fig.add_scatter(x=[r["epoch"] for r in ev], y=[100 * r["test_acc"] for r in ev], mode="lines+markers",
+                    name=t("curve_test_acc"),
                     line=dict(color=COLORS[0], width=3))
     fig.add_scatter(x=ep, y=[100 * r["train_acc"] for r in rows], mode="lines+markers", name=t("curve_train_acc"),
                     line=dict(color=COLORS[1], dash="dot"))
@@ -254,6 +265,7 @@ def loss_figure(rows: list[dict]) -> go.Figure:
 def overlay_accuracy_figure(series: dict[str, list[dict]], teacher_acc: float | None = None) -> go.Figure:
     fig = go.Figure()
     for i, (label, rows) in enumerate(series.items()):
+        rows = evaluated(rows)
         fig.add_scatter(x=[r["epoch"] for r in rows], y=[100 * r["test_acc"] for r in rows], mode="lines+markers",
                         name=label, line=dict(color=COLORS[i % len(COLORS)], width=3))
     if teacher_acc is not None:
@@ -306,10 +318,11 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
         elif msg and status in ("stopped", "interrupted"):
             st.info(msg)
         if rows:
+            ev = evaluated(rows)
             c1, c2, c3 = st.columns(3)
-            c1.metric(t("metric_test_acc"), pct(rows[-1]["test_acc"]),
-                      delta=None if len(rows) < 2 else f"{100 * (rows[-1]['test_acc'] - rows[-2]['test_acc']):+.1f} pt")
-            c2.metric(t("metric_best_acc"), pct(max(r["test_acc"] for r in rows)))
+            c1.metric(t("metric_test_acc"), pct(last_acc(rows)),
+                      delta=None if len(ev) < 2 else f"{100 * (ev[-1]['test_acc'] - ev[-2]['test_acc']):+.1f} pt")
+            c2.metric(t("metric_best_acc"), pct(max((r["test_acc"] for r in ev), default=None)))
             c3.metric(t("metric_time"), f"{sum(r.get('seconds', 0) + r.get('eval_seconds', 0) for r in rows):.0f} s")
             if compact:
                 st.plotly_chart(accuracy_figure(rows), key=f"{key}_acc", width="stretch")
@@ -350,7 +363,7 @@ def teacher_options() -> dict[str, str]:
         opts[str(path)] = t("teacher_opt_upload", name=path.name)
     for run in finished_runs(safe_runs()):
         if run.status().get("status") == "completed":
-            acc = run.metrics()[-1]["test_acc"]
+            acc = last_acc(run.metrics())
             opts[run.id] = t("teacher_opt_run", run=run.id, acc=pct(acc))
     return opts
 
@@ -485,37 +498,53 @@ def _parse_scalar(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def method_param_widgets(method: str, prefix: str = "p_mp") -> dict:
-    """One widget per field of the method's Params dataclass, so new methods appear
-    by themselves; `partition` gets the granularity picker."""
+def has_partition(method: str) -> bool:
+    return any(f.name == "partition" for f in dataclasses.fields(get_method(method).Params))
+
+
+def method_param_widgets(method: str, prefix: str = "p_mp", columns: int = 3) -> dict:
+    """One widget per field of the method's Params dataclass (so new methods appear by
+    themselves), laid out in a grid: choices and numbers first, then switches.
+    `partition` is left out: the page shows it with the block diagram."""
     cls = get_method(method)
+    fields = [f for f in dataclasses.fields(cls.Params) if f.name != "partition"]
+    switches = [f for f in fields if isinstance(_default(f), bool)]
+    others = [f for f in fields if f not in switches]
     values = {}
-    for f in dataclasses.fields(cls.Params):
-        default = _default(f)
-        key = f"{prefix}_{method}_{f.name}"
-        label = param_label(f.name)
-        helptext = f.metadata.get("help") or (t(f"param_help_{f.name}") if has_key(f"param_help_{f.name}") else None)
-        choices = f.metadata.get("choices") or KNOWN_CHOICES.get(f.name)
-        if f.name == "partition":
-            values[f.name] = partition_widget(key, str(default or "stage"))
-        elif choices and default in choices:
-            values[f.name] = st.selectbox(label, list(choices), key=pref(key, default, list(choices)), help=helptext, **KEEP)
-        elif isinstance(default, bool):
-            values[f.name] = st.checkbox(label, key=pref(key, default), help=helptext, **KEEP)
-        elif isinstance(default, int):
-            values[f.name] = int(st.number_input(label, step=1, key=pref(key, default), help=helptext, **KEEP))
-        elif isinstance(default, float):
-            step = 10 ** math.floor(math.log10(abs(default))) / 10 if default else 0.1
-            values[f.name] = float(st.number_input(label, step=step, format="%g", key=pref(key, default), help=helptext, **KEEP))
-        elif isinstance(default, str):
-            values[f.name] = st.text_input(label, key=pref(key, default), help=helptext, **KEEP)
-        elif isinstance(default, (list, tuple)):
-            text = st.text_input(label, key=pref(key, ", ".join(str(v) for v in default)), help=helptext, **KEEP)
-            values[f.name] = [v for v in (_parse_scalar(p) for p in text.split(",")) if v is not None]
-        else:
-            text = st.text_input(label, key=pref(key, "" if default is None else str(default)), help=helptext, **KEEP)
-            values[f.name] = _parse_scalar(text)
+    for group in (others, switches):
+        cols = st.columns(columns) if group else []
+        for i, f in enumerate(group):
+            with cols[i % columns]:
+                values[f.name] = _param_widget(f, f"{prefix}_{method}_{f.name}")
     return values
+
+
+def _param_widget(f: dataclasses.Field, key: str):
+    default = _default(f)
+    label = param_label(f.name)
+    helptext = f.metadata.get("help") or (t(f"param_help_{f.name}") if has_key(f"param_help_{f.name}") else None)
+    choices = f.metadata.get("choices") or KNOWN_CHOICES.get(f.name)
+    if choices and default in choices:
+        return st.selectbox(label, list(choices), key=pref(key, default, list(choices)), help=helptext, **KEEP)
+    if isinstance(default, bool):
+        return st.checkbox(label, key=pref(key, default), help=helptext, **KEEP)
+    if isinstance(default, int):
+        return int(st.number_input(label, step=1, key=pref(key, default), help=helptext, **KEEP))
+    if isinstance(default, float):
+        step = 10 ** math.floor(math.log10(abs(default))) / 10 if default else 0.1
+        return float(st.number_input(label, step=step, format="%g", key=pref(key, default), help=helptext, **KEEP))
+    if isinstance(default, str):
+        return st.text_input(label, key=pref(key, default), help=helptext, **KEEP)
+    if isinstance(default, (list, tuple)):
+        text = st.text_input(label, key=pref(key, ", ".join(str(v) for v in default)), help=helptext, **KEEP)
+        return [v for v in (_parse_scalar(p) for p in text.split(",")) if v is not None]
+    text = st.text_input(label, key=pref(key, "" if default is None else str(default)), help=helptext, **KEEP)
+    return _parse_scalar(text)
+
+
+def method_partition_widget(method: str, prefix: str = "p_mp") -> str:
+    default = next(_default(f) for f in dataclasses.fields(get_method(method).Params) if f.name == "partition")
+    return partition_widget(f"{prefix}_{method}_partition", str(default or "stage"))
 
 
 def partition_widget(key: str, default: str = "stage") -> str:

@@ -29,15 +29,18 @@ PROTOCOL = dict(data="fmnist-mini", student="resnet8", teacher="bundled", epochs
                 optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine", augment=False,
                 eval_every=15, save_maps=False)
 METHODS = ("vanilla", "kd", "at", "fitnet", "dkd", "lakd")
+# "local backward" is absent on purpose: it gives the same gradients as joint (tested),
+# so it changes memory and time, not accuracy (see `bench memory`).
 ABLATIONS = {
-    "LAKD (defaults)": {},
+    "lakd": {},  # the defaults: the same runs as the protocol table's LAKD row
     "SDM off (end-to-end, same losses)": {"sdm": False},
     "NDAM off (g = 0)": {"g": 0.0},
+    "NDAM x5 (g = 50)": {"g": 50.0},
     "aux-KD off": {"aux_kd": False},
     "hybrid on (d = 1)": {"d": 1.0},
     "progressive on": {"progressive": True},
     "coupling on (decoupled first 50 %)": {"coupling": 0.5},
-    "local backward": {"mode": "local"},
+    "pooled heads (head_pool = 4)": {"head_pool": 4},
 }
 
 
@@ -61,7 +64,16 @@ def summarize_run(run: Run) -> dict:
             "test_acc": rows[-1].get("test_acc") if done else None,
             "median_epoch_s": statistics.median(r["seconds"] for r in rows) if rows else None,
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows) if rows else None,
-            "method_params": cfg.get("method_params", {})}
+            "method_params": resolved_params(cfg["method"], cfg.get("method_params", {}))}
+
+
+def resolved_params(method: str, given: dict) -> dict:
+    """Every setting the run used, defaults included, so results stay readable if defaults change."""
+    import dataclasses
+
+    from .methods import get_method
+
+    return dataclasses.asdict(get_method(method).Params(**given))
 
 
 def mean_std(values: list[float]) -> str:
@@ -83,29 +95,57 @@ def teacher_accuracy(data_name: str = "fashion-mnist") -> float:
     return evaluate(load_model(bundled_teacher_path()), DataLoader(data.test, batch_size=512), torch.device("cpu"))
 
 
-def protocol_runs(runs_dir: Path, jobs: list[tuple[str, str, dict, int]], out: Path) -> list[dict]:
+def protocol_runs(runs_dir: Path, jobs: list[tuple[str, str, dict, int]], out: Path, parallel: int = 1) -> list[dict]:
     """jobs: (label, method, method_params, seed). Results are appended to `out` (JSON lines),
-    and jobs already there are skipped, so an interrupted benchmark continues."""
+    and jobs already there are skipped, so an interrupted benchmark continues. With
+    `parallel` > 1 the runs share the cores (one thread each): use it for accuracy, and
+    `bench timing` for seconds per epoch."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     done = {}
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
             done[(r["label"], r["seed"])] = r
-    results = []
-    for label, method, params, seed in jobs:
+    lock = threading.Lock()
+    threads = max(1, (os.cpu_count() or 2) // parallel) if parallel > 1 else None
+
+    def one(job):
+        label, method, params, seed = job
         if (label, seed) in done:
-            results.append(done[(label, seed)])
-            continue
+            return done[(label, seed)]
         cfg = RunConfig(**{**PROTOCOL, "method": method, "seed": seed, "method_params": params,
                            "teacher": None if method == "vanilla" else "bundled", "name": f"bench-{method}-s{seed}"})
         run = api.create_run(cfg, runs_dir)
         t0 = time.time()
-        r = {"label": label, **run_in_subprocess(run), "wall_s": time.time() - t0}
-        print(json.dumps(r), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(r) + "\n")
-        results.append(r)
-    return results
+        r = {"label": label, **run_in_subprocess(run, threads), "wall_s": time.time() - t0, "threads": threads}
+        with lock:
+            print(json.dumps(r), flush=True)
+            with open(out, "a") as f:
+                f.write(json.dumps(r) + "\n")
+        return r
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(one, jobs))
+
+
+def timing(methods, epochs: int = 3) -> list[dict]:
+    """Seconds per epoch of each method alone on the machine (all cores), protocol settings."""
+    import tempfile
+
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        for method in methods:
+            cfg = RunConfig(**{**PROTOCOL, "method": method, "epochs": epochs, "eval_every": 10**6,
+                               "teacher": None if method == "vanilla" else "bundled"})
+            run = api.create_run(cfg, d)
+            run_in_subprocess(run)
+            rows = run.metrics()
+            out.append({"method": method, "median_epoch_s": statistics.median(r["seconds"] for r in rows),
+                        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
+            print(json.dumps(out[-1]), flush=True)
+    return out
 
 
 def table(results: list[dict], labels: list[str]) -> str:
@@ -121,26 +161,38 @@ def table(results: list[dict], labels: list[str]) -> str:
 
 # -- memory --------------------------------------------------------------------
 class SavedBytes:
-    """Counts bytes of tensors saved for backward that are alive, and their peak."""
+    """Bytes of tensors saved for backward that are alive, and their peak.
+
+    Counted per storage: a tensor saved by several operations (a ReLU output that the
+    next conv also keeps) is counted once, as memory is."""
 
     def __init__(self):
         self.alive = 0
         self.peak = 0
+        self.refs: dict[int, list[int]] = {}
 
     def hooks(self):
         counter = self
 
         class Held:
-            __slots__ = ("tensor", "size")
+            __slots__ = ("tensor", "key")
 
             def __init__(self, t):
                 self.tensor = t
-                self.size = t.numel() * t.element_size()
-                counter.alive += self.size
-                counter.peak = max(counter.peak, counter.alive)
+                storage = t.untyped_storage()
+                self.key = storage.data_ptr()
+                entry = counter.refs.setdefault(self.key, [0, storage.nbytes()])
+                if entry[0] == 0:
+                    counter.alive += entry[1]
+                    counter.peak = max(counter.peak, counter.alive)
+                entry[0] += 1
 
             def __del__(self):
-                counter.alive -= self.size
+                entry = counter.refs[self.key]
+                entry[0] -= 1
+                if entry[0] == 0:
+                    counter.alive -= entry[1]
+                    del counter.refs[self.key]
 
         return torch.autograd.graph.saved_tensors_hooks(lambda t: Held(t), lambda h: h.tensor)
 
@@ -203,7 +255,9 @@ def main(argv: list[str]) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m lakd bench", allow_abbrev=False)
-    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead"])
+    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead", "timing"])
+    p.add_argument("--parallel", type=int, default=1, help="runs at once (accuracy only; time with `timing`)")
+    p.add_argument("--batch", type=int, default=256, help="memory: batch size")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--runs-dir", default="runs/bench")
@@ -211,30 +265,33 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     runs_dir = Path(a.runs_dir)
     if a.name == "fmnist-mini":
-        out = Path(a.out or runs_dir / "fmnist-mini.jsonl")
+        out = Path(a.out or runs_dir / "results.jsonl")
         out.parent.mkdir(parents=True, exist_ok=True)
         jobs = [(m, m, {}, s) for s in a.seeds for m in a.methods]
-        results = protocol_runs(runs_dir, jobs, out)
+        results = protocol_runs(runs_dir, jobs, out, a.parallel)
         print(f"\nteacher (bundled resnet20) test accuracy: {100 * teacher_accuracy():.2f} %")
         print(table(results, list(a.methods)))
     elif a.name == "ablation":
-        out = Path(a.out or runs_dir / "ablation.jsonl")
+        out = Path(a.out or runs_dir / "results.jsonl")
         out.parent.mkdir(parents=True, exist_ok=True)
         jobs = [(label, "lakd", params, s) for s in a.seeds for label, params in ABLATIONS.items()]
-        results = protocol_runs(runs_dir, jobs, out)
+        results = protocol_runs(runs_dir, jobs, out, a.parallel)
         print(table(results, list(ABLATIONS)))
     elif a.name == "memory":
         rows = [("KD end-to-end", "kd", {}),
                 ("LAKD joint, stage partition", "lakd", {"mode": "joint"}),
                 ("LAKD local backward, stage partition", "lakd", {"mode": "local"}),
                 ("LAKD joint, block partition", "lakd", {"mode": "joint", "partition": "block"}),
-                ("LAKD local backward, block partition", "lakd", {"mode": "local", "partition": "block"})]
+                ("LAKD local backward, block partition", "lakd", {"mode": "local", "partition": "block"}),
+                ("LAKD local backward, stage partition, pooled heads", "lakd", {"mode": "local", "head_pool": 4})]
         print("| resnet32x4 -> resnet8x4, batch 256 | peak saved MB | x KD | step s |\n|---|---|---|---|")
         base = None
         for label, method, params in rows:
-            r = memory_step(method, params)
+            r = memory_step(method, params, batch=a.batch)
             base = base or r["peak_saved_mb"]
             print(f"| {label} | {r['peak_saved_mb']:.0f} | {r['peak_saved_mb'] / base:.2f} | {r['step_s']:.1f} |", flush=True)
+    elif a.name == "timing":
+        timing(a.methods)
     elif a.name == "overhead":
         print(json.dumps(overhead(), indent=2))
     return 0

@@ -25,6 +25,8 @@ def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        from .runs import _UMASK
+        os.chmod(tmp, 0o666 & ~_UMASK)
         clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         save_file(clean, tmp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
         os.replace(tmp, path)

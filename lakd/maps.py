@@ -17,7 +17,10 @@ from .checkpoint import load_state_dict_file, save_weights
 
 def activation_map(feat: torch.Tensor, p: float = 2.0) -> torch.Tensor:
     """(B, C, H, W) -> (B, H, W): channel mean of |F|^p, not normalised."""
-    return feat.float().abs().pow(p).mean(dim=1)
+    feat = feat.float()
+    if p == 2:  # square keeps only its input for backward, which the network keeps anyway
+        return feat.square().mean(dim=1)
+    return feat.abs().pow(p).mean(dim=1)
 
 
 def pool_to(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

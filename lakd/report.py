@@ -30,9 +30,9 @@ def teacher_checkpoint(spec: str | None, runs_root: str | Path | None = None) ->
     """The file a run's `teacher` setting points to (as the trainer resolves it), or None."""
     if not spec:
         return None
-    from .trainer import BUNDLED_TEACHER
+    from .trainer import bundled_teacher_path
 
-    path = BUNDLED_TEACHER if spec == "bundled" else Path(spec)
+    path = bundled_teacher_path() if spec == "bundled" else Path(spec)
     if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
         path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
     return path if path.exists() else None
@@ -56,8 +56,9 @@ def summarize_run(run: Run, runs_root: str | Path | None = None, *, data: DataBu
     test accuracy on the run's test set, parameters, file sizes and CPU latency at batch 1."""
     cfg = RunConfig.from_dict(run.config())
     rows = run.metrics()
-    if not rows or not run.student_checkpoint.exists():
-        raise ValueError(f"run {run.id} has no finished epoch yet")
+    accs = [r["test_acc"] for r in rows if r.get("test_acc") is not None]
+    if not accs or not run.student_checkpoint.exists():
+        raise ValueError(f"run {run.id} has no evaluated epoch yet")
     runs_root = Path(runs_root) if runs_root else run.path.parent
     data = data or run_data(cfg)
     student = load_model(run.student_checkpoint, num_classes=data.num_classes)
@@ -65,7 +66,7 @@ def summarize_run(run: Run, runs_root: str | Path | None = None, *, data: DataBu
         "run_id": run.id, "method": cfg.method, "method_params": dict(cfg.method_params), "data": cfg.data,
         "student_arch": student.arch, "epochs_done": rows[-1]["epoch"], "epochs": cfg.epochs,
         "train_seconds": float(sum(r.get("seconds", 0.0) + r.get("eval_seconds", 0.0) for r in rows)),
-        "student_acc": float(rows[-1]["test_acc"]), "best_student_acc": float(max(r["test_acc"] for r in rows)),
+        "student_acc": float(accs[-1]), "best_student_acc": float(max(accs)),
         "student_params": parameter_count(student), "student_bytes": file_size(run.student_checkpoint),
         "student_latency_ms": measure_latency(student, runs=latency_runs)["median_ms"],
         "teacher": cfg.teacher, "teacher_arch": None, "teacher_acc": None, "teacher_params": None,
@@ -82,6 +83,39 @@ def summarize_run(run: Run, runs_root: str | Path | None = None, *, data: DataBu
         if out["teacher_acc"] > 0:
             out["accuracy_kept"] = out["student_acc"] / out["teacher_acc"]
     return out
+
+
+def reproduce_command(config: dict) -> str:
+    """A `python -m lakd distill ...` line that repeats a run's settings (those that
+    differ from the defaults, plus method, student and teacher)."""
+    import shlex
+
+    from .cli import BOOL_FLAGS, RUN_FLAGS
+
+    defaults = RunConfig().to_dict()
+    flags = {dest: flag for flag, dest, _, _ in RUN_FLAGS} | {name: f"--{name.replace('_', '-')}" for name, _ in BOOL_FLAGS}
+    flags["milestones"] = "--milestones"
+    parts = ["python -m lakd distill", f"--method {shlex.quote(str(config.get('method')))}",
+             f"--student {shlex.quote(str(config.get('student')))}"]
+    if config.get("teacher"):
+        parts.append(f"--teacher {shlex.quote(str(config['teacher']))}")
+    if config.get("teacher_arch"):
+        parts.append(f"--teacher-arch {shlex.quote(str(config['teacher_arch']))}")
+
+    def text(v) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, (list, tuple)):
+            return ",".join(str(x) for x in v)
+        return shlex.quote(str(v))
+
+    for key, value in config.items():
+        if key in flags and key not in ("teacher", "teacher_arch") and value is not None and value != defaults.get(key):
+            parts.append(f"{flags[key]} {text(value)}")
+    for key, value in (config.get("method_params") or {}).items():
+        if value is not None:
+            parts.append(f"--{key.replace('_', '-')} {text(value)}")
+    return " ".join(parts)
 
 
 # -- pictures ---------------------------------------------------------------
@@ -139,6 +173,7 @@ def accuracy_figure(rows: Sequence[dict], teacher_acc: float | None = None, *, s
 
     fig = Figure(figsize=(6.0, 2.6), dpi=110)
     ax = fig.subplots()
+    rows = [r for r in rows if r.get("test_acc") is not None]
     ep = [r["epoch"] for r in rows]
     ax.plot(ep, [100 * r["test_acc"] for r in rows], marker="o", color="#2e8b57", lw=2, label=student_label)
     if teacher_acc is not None:

@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 DEFAULT_RUNS_DIR = Path(os.environ.get("LAKD_RUNS_DIR", "runs"))
 TERMINAL = ("completed", "failed", "stopped", "interrupted", "diverged")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -35,6 +37,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -3,7 +3,7 @@ images; a directional Grad-CAM map for contrast; accuracy curves and key numbers
 import pandas as pd
 import streamlit as st
 
-from app.common import (epoch_maps, finished_runs, gradcam_for, overlay_accuracy_figure, pct, probe_for, safe_runs,
+from app.common import (epoch_maps, evaluated, last_acc, finished_runs, gradcam_for, overlay_accuracy_figure, pct, probe_for, safe_runs,
                         short_run, teacher_maps_for, teacher_short)
 from app.i18n import t
 from lakd.report import display_image, figure_png, map_agreement, map_grid
@@ -50,7 +50,7 @@ if teacher_maps:
     tm = teacher_maps[0]
     n_stages = max(n_stages, len(tm))
     cam = gradcam_for(teacher_path, first_cfg, teacher_arch) if (show_cam and teacher_path) else None
-    rows.append((f"teacher ({teacher_short(teacher_spec)})"[:26], image,
+    rows.append((f"teacher ({teacher_short(teacher_spec, plain=True)})"[:26], image,
                  [m[idx].numpy() for m in tm] + [None] * (n_stages - len(tm)) + ([cam[idx].numpy()] if cam is not None else [None])))
 for run in chosen:
     maps = student_maps[run.id]
@@ -83,7 +83,8 @@ for run in chosen:
     cfg, rows_m = cfgs[run.id], run.metrics()
     row = {t("col_run"): short_run(run.id), t("col_method"): cfg["method"], t("col_student"): cfg["student"],
            t("col_teacher"): teacher_short(cfg.get("teacher")), t("col_epoch"): f"{len(rows_m)}/{cfg['epochs']}",
-           t("col_test_acc"): pct(rows_m[-1]["test_acc"], 2), t("col_best_acc"): pct(max(r["test_acc"] for r in rows_m), 2),
+           t("col_test_acc"): pct(last_acc(rows_m), 2),
+           t("col_best_acc"): pct(max((r["test_acc"] for r in evaluated(rows_m)), default=None), 2),
            t("col_minutes"): round(sum(r.get("seconds", 0) + r.get("eval_seconds", 0) for r in rows_m) / 60, 2)}
     for k, v in enumerate(agreement.get(run.id, [])):
         row[t("col_match", stage=k + 1)] = pct(v)

@@ -1,7 +1,8 @@
 """Distill: choose teacher, student, method and its settings, data, and launch a run."""
 import streamlit as st
 
-from app.common import (KEEP, bundled_teacher_spec, check_settings, default_method, method_description, method_label,
+from app.common import (KEEP, bundled_teacher_spec, check_settings, default_method, has_partition, method_description,
+                        method_label, method_partition_widget,
                         method_param_widgets, model_choices, page_link, partition_figure, pref, queue, student_model,
                         teacher_options, uploads_dir)
 from app.i18n import t
@@ -40,18 +41,22 @@ with right:
     archs = model_choices()
     student = st.selectbox(t("label_student"), archs, key=pref("p_student", "resnet8", archs), **KEEP)
 
-with st.expander(t("method_settings", method=method_label(method)), expanded=True):
+with st.expander(t("method_settings", method=method_label(method))):
     params = method_param_widgets(method)
-    if not params:
+    if params:
+        st.caption(t("method_settings_hint"))
+    else:
         st.caption(t("method_no_settings"))
 
 # -- the partition diagram ------------------------------------------------------------
 st.subheader(t("partition_title"))
 model = student_model(student)
-spec = params.get("partition")
+spec = None
+if has_partition(method):
+    spec = params["partition"] = method_partition_widget(method)
 if spec is None:
     st.caption(t("partition_not_used"))
-    st.plotly_chart(partition_figure(model, "stage", cuts=False), key="partition_fig",
+    st.plotly_chart(partition_figure(model, "stage", cuts=False), key="partition_fig", theme=None,
                     config={"displayModeBar": False})
 else:
     try:
@@ -60,7 +65,7 @@ else:
         st.error(str(e))
     else:
         st.caption(t("partition_caption", student=student, blocks=len(model.blocks), modules=len(modules)))
-        st.plotly_chart(partition_figure(model, spec), key="partition_fig", config={"displayModeBar": False})
+        st.plotly_chart(partition_figure(model, spec), key="partition_fig", theme=None, config={"displayModeBar": False})
 
 # -- training and data --------------------------------------------------------------
 st.subheader(t("training_title"))

@@ -8,6 +8,21 @@ from app.i18n import t
 from lakd.config import RunConfig
 
 
+def map_picture(values):
+    """An 8x8 map as an Inferno-coloured PNG data URI (crisp cells, any browser)."""
+    import base64
+    import io
+
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    rgb = (colormaps["inferno"](values)[..., :3] * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).resize((96, 96), Image.NEAREST).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def schematic() -> go.Figure:
     """Teacher stages -> activation maps -> student local modules with gradient cuts."""
     import numpy as np
@@ -23,14 +38,14 @@ def schematic() -> go.Figure:
         fig.add_shape(type="rect", x0=x + 0.25, x1=x + 1.65, y0=0.3, y1=1.3, fillcolor=green, line=dict(width=0))
         fig.add_annotation(x=x + 0.95, y=0.8, text=f"{t('schema_module')} {k + 1}", showarrow=False,
                            font=dict(color="white", size=13))
-        # an activation map: a blob that moves and sharpens with depth
-        cx, cy, s = 3 + k, 4 - 0.5 * k, 2.6 - 0.6 * k
+        # an activation map: a blob that moves and sharpens with depth, drawn as a small picture
+        cx, cy, s = 3 + k, 3 + 0.5 * k, 2.6 - 0.6 * k
         blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
-        fig.add_heatmap(z=blob, x0=x + 0.55, dx=0.1, y0=2.2, dy=0.1, colorscale="Inferno", showscale=False,
-                        hoverinfo="skip")
-        fig.add_annotation(x=x + 0.95, y=3.2, ax=x + 0.95, ay=4.25, xref="x", yref="y", axref="x", ayref="y",
+        fig.add_layout_image(source=map_picture(blob), xref="x", yref="y", x=x + 0.6, y=3.2, sizex=0.8, sizey=1.2,
+                             sizing="stretch", layer="above")
+        fig.add_annotation(x=x + 0.95, y=3.25, ax=x + 0.95, ay=4.25, xref="x", yref="y", axref="x", ayref="y",
                            showarrow=True, arrowhead=2, arrowcolor="#888", text="")
-        fig.add_annotation(x=x + 0.95, y=1.35, ax=x + 0.95, ay=2.15, xref="x", yref="y", axref="x", ayref="y",
+        fig.add_annotation(x=x + 0.95, y=1.35, ax=x + 0.95, ay=1.95, xref="x", yref="y", axref="x", ayref="y",
                            showarrow=True, arrowhead=2, arrowcolor="#888", text="")
         if k < 2:
             for y in (4.8, 0.8):
@@ -58,14 +73,14 @@ def demo_config() -> RunConfig:
     """The demo: the bundled teacher into resnet8 on the bundled sample, about a minute on a CPU.
     LAKD_DEMO_EPOCHS / LAKD_DEMO_PER_CLASS / LAKD_DEMO_MAX_STEPS shorten it (tests, slow machines)."""
     return RunConfig(method=default_method(), student="resnet8", teacher=bundled_teacher_spec(), data="sample",
-                     epochs=env_int("LAKD_DEMO_EPOCHS", 3), per_class=env_int("LAKD_DEMO_PER_CLASS", 100),
+                     epochs=env_int("LAKD_DEMO_EPOCHS", 3), per_class=env_int("LAKD_DEMO_PER_CLASS", 150),
                      max_steps_per_epoch=env_int("LAKD_DEMO_MAX_STEPS", None), batch_size=64, lr=0.05,
-                     device="cpu", name="demo")
+                     device="auto", name="demo")
 
 
 st.title(t("home_title"))
 st.markdown(t("home_intro"))
-st.plotly_chart(schematic(), key="schematic", config={"displayModeBar": False, "staticPlot": True})
+st.plotly_chart(schematic(), key="schematic", theme=None, config={"displayModeBar": False, "staticPlot": True})
 st.caption(t("home_picture_caption"))
 with st.expander(t("home_more_title")):
     st.markdown(t("home_more"))

@@ -87,7 +87,7 @@ tmaps = epoch_maps(run, "teacher").get(0)
 maps_png = None
 if final is not None:
     rows = []
-    for i in range(min(3, len(images))):
+    for i in range(min(2, len(images))):
         img = report.display_image(images[i])
         name = classes[int(labels[i])]
         if tmaps is not None:
@@ -106,7 +106,7 @@ st.subheader(t("summary_share_title"))
 settings = {t("set_run"): run.id, t("set_method"): cfg["method"], t("set_params"): cfg.get("method_params") or "–",
             t("set_student"): cfg["student"], t("set_teacher"): teacher_short(cfg.get("teacher")),
             t("set_data"): f"{cfg['data']} ({s['test_images']} {t('test_images')})", t("set_epochs"): cfg["epochs"],
-            t("set_seed"): cfg["seed"], t("set_command"): f"python -m lakd runs --runs-dir {runs_dir()}  # {run.id}"}
+            t("set_seed"): cfg["seed"], t("set_command"): report.reproduce_command(cfg)}
 kpis = [(t("kpi_kept"), pct(s["accuracy_kept"], 1) if has_teacher else "–"), (t("kpi_student_acc"), pct(s["student_acc"])),
         (t("kpi_smaller"), ratio(s["teacher_params"], s["student_params"])),
         (t("kpi_faster"), ratio(s["teacher_latency_ms"], s["student_latency_ms"]))]

@@ -49,13 +49,18 @@ arch = st.selectbox(t("teacher_arch_label"), archs, key=pref("p_upload_arch", "(
                     **KEEP)
 upload = st.file_uploader(t("teacher_upload_label"), type=["safetensors", "pt", "pth"], key="teacher_upload")
 if upload is not None:
+    chosen_arch = None if arch == "(auto)" else arch
     try:
         saved = save_checkpoint_upload(upload.name, upload.getvalue(), uploads_dir())
+        model_from_file(saved, chosen_arch)
     except UploadError as e:
+        st.error(str(e))
+    except CheckpointError as e:
+        saved.unlink(missing_ok=True)  # keep only files that load, so every listed teacher works
         st.error(str(e))
     else:
         st.success(t("upload_saved", path=str(saved)))
-        show_checkpoint(saved, None if arch == "(auto)" else arch)
+        show_checkpoint(saved, chosen_arch)
 
 previous = list_uploaded_checkpoints(uploads_dir())
 if previous:

@@ -10,7 +10,7 @@ if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
   pkgs="dataset-fashion-mnist"
-  [ "$dev" = 1 ] && pkgs="$pkgs chromium chromium-driver"
+  [ "$dev" = 1 ] && pkgs="$pkgs chromium chromium-driver fonts-noto-cjk"
   if ! $SUDO apt-get install -y -q $pkgs >/dev/null 2>&1; then
     $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q $pkgs >/dev/null 2>&1 \
       || echo "note: apt-get could not install: $pkgs (the app still runs on the bundled sample data)"

@@ -35,7 +35,7 @@ class LAKDParams:
     partition: str = "stage"        # "stage", "block" or a number of modules
     a: float = 1.0                  # cross-entropy weight
     b: float = 1.0                  # logit-KD weight
-    g: float = 50.0                 # NDAM map weight
+    g: float = 10.0                 # NDAM map weight
     d: float = 0.0                  # attention-weighted feature weight (hybrid mode when > 0)
     temperature: float = 4.0
     p: float = 2.0                  # map exponent
@@ -43,16 +43,20 @@ class LAKDParams:
     sdm: bool = True                # stop-gradient between modules; False = end-to-end with the same losses
     aux_kd: bool = True             # logit-KD on the auxiliary heads too (the last module always has it)
     head_channels: int = 0          # auxiliary head conv width (0 = the module's own width)
+    head_pool: int = 0              # pool the module output to this grid before the head's conv (0 = no pooling;
+                                    # a small grid makes heads cheap in time and memory)
     progressive: bool = False       # ramp distillation weights up, shallow modules first
     progressive_span: float = 0.5   # fraction of the run over which the ramps happen
     coupling: float = 0.0           # fraction of the run trained decoupled, then stop-gradients removed (0 = never)
 
 
-def aux_head(channels: int, num_classes: int, width: int = 0) -> nn.Sequential:
-    """Training-only classifier on a module's output: conv3x3-BN-ReLU, pool, linear."""
+def aux_head(channels: int, num_classes: int, width: int = 0, pool: int = 0) -> nn.Sequential:
+    """Training-only classifier on a module's output: [pool,] conv3x3-BN-ReLU, global pool, linear."""
     width = width or channels
-    return nn.Sequential(nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                         nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+    layers = [nn.AdaptiveAvgPool2d(pool)] if pool else []
+    layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
+    return nn.Sequential(*layers)
 
 
 def regressor(cin: int, cout: int) -> nn.Sequential:
@@ -99,8 +103,8 @@ class LAKD(Method):
             raise MethodError("mode 'local' needs sdm on: without stop-gradients a module's loss reaches earlier modules")
         if p.coupling > 1 or p.progressive_span > 1:
             raise MethodError("coupling and progressive_span are fractions of the run: between 0 and 1")
-        if p.head_channels < 0:
-            raise MethodError(f"head_channels must be >= 0, got {p.head_channels}")
+        if p.head_channels < 0 or p.head_pool < 0:
+            raise MethodError(f"head_channels and head_pool must be >= 0, got {p.head_channels}, {p.head_pool}")
         try:
             self.modules_blocks = plan_partition(self.student, p.partition)
         except PartitionError as e:
@@ -125,7 +129,7 @@ class LAKD(Method):
         K = len(shapes)
         self.teacher_stage = pair_stages([s[1:] for s in shapes], [t[1:] for t in t_shapes], K == len(t_shapes))
         self.module_shapes, self.teacher_shapes = shapes, t_shapes
-        self.heads = nn.ModuleList(aux_head(shapes[k][0], student.num_classes, p.head_channels) for k in range(K - 1))
+        self.heads = nn.ModuleList(aux_head(shapes[k][0], student.num_classes, p.head_channels, p.head_pool) for k in range(K - 1))
         self.regressors = nn.ModuleList(regressor(shapes[k][0], t_shapes[self.teacher_stage[k]][0]) for k in range(K)) \
             if p.d > 0 else None
 

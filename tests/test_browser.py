@@ -1,0 +1,173 @@
+"""End to end in a real browser: the app served by `streamlit run`, driven by Playwright
+with the system's Chromium. Home -> Run the demo -> the run's curve appears -> Compare
+shows maps; then a look at every other page. Screenshots go to test-output/screenshots/.
+
+Skipped when /usr/bin/chromium (or Playwright) is missing. The demo is shortened with
+LAKD_DEMO_EPOCHS / LAKD_DEMO_PER_CLASS, and the bundled teacher is replaced by a tiny one
+trained here (LAKD_BUNDLED_TEACHER), so the test does not depend on the real teacher file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = REPO / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory) -> Path:
+    from lakd.api import train
+    from lakd.config import RunConfig
+
+    run, _ = train(RunConfig(method="vanilla", student="resnet20", epochs=1, per_class=10, max_steps_per_epoch=2,
+                             batch_size=16, save_maps=False, name="tiny-teacher"), tmp_path_factory.mktemp("teacher"))
+    return run.student_checkpoint
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_teacher):
+    pytest.importorskip("playwright.sync_api")
+    runs = tmp_path_factory.mktemp("runs")
+    port = free_port()
+    env = {**os.environ, "LAKD_RUNS_DIR": str(runs), "LAKD_BUNDLED_TEACHER": str(tiny_teacher),
+           "LAKD_DEMO_EPOCHS": "1", "LAKD_DEMO_PER_CLASS": "20", "PYTHONUNBUFFERED": "1"}
+    log = open(runs.parent / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url, runs
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        # the run store's worker exits by itself when idle; wait for it so the temp folder can go
+        from lakd.worker import worker_alive
+        deadline = time.monotonic() + 30
+        while worker_alive(runs) and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1400, "height": 950})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the
+    window is made as tall as that block for the picture."""
+    page.wait_for_timeout(800)  # let charts finish drawing
+    height = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]');
+        return Math.max(main ? main.scrollHeight : 0, document.body.scrollHeight); }""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(height + 20, size["height"]), 5000)})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Until Streamlit is not running the script (its status widget is gone)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def no_exceptions(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def goto(page, url: str, label: str) -> None:
+    page.get_by_role("link", name=label).first.click()
+    page.wait_for_timeout(500)
+    wait_idle(page, 120_000)
+    no_exceptions(page)
+
+
+def test_demo_to_compare(server, page):
+    url, runs = server
+    page.goto(url)
+    demo = page.get_by_role("button", name="Run the demo")
+    demo.wait_for()
+    wait_idle(page)
+    no_exceptions(page)
+    shot(page, "01-home")
+
+    demo.click()
+    # the live panel: progress first, then the accuracy curve once the first epoch is done
+    page.get_by_text("Test accuracy").first.wait_for(timeout=150_000)
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)
+    no_exceptions(page)
+    shot(page, "02-home-demo-curve")
+    assert any("-demo-" in p.name for p in runs.iterdir()), "the demo run is not in the run store"
+
+    goto(page, url, "Compare")
+    image = page.locator('[data-testid="stImage"] img').first
+    image.wait_for(timeout=60_000)
+    assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) > 200
+    shot(page, "03-compare-maps")
+
+
+def test_other_pages(server, page):
+    url, _ = server
+    page.goto(url)
+    wait_idle(page)
+    for label, name, wait_text in [("Runs", "04-runs", "Follow a run"), ("Executive summary", "05-summary", "Accuracy kept"),
+                                   ("Distill", "06-distill", "Launch"), ("Teacher", "07-teacher", "The bundled teacher"),
+                                   ("Explore", "08-explore", "Queue the sweep")]:
+        goto(page, url, label)
+        page.get_by_text(wait_text).first.wait_for(timeout=90_000)
+        wait_idle(page, 120_000)
+        no_exceptions(page)
+        shot(page, name)
