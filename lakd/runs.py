@@ -112,7 +112,7 @@ class Run:
             st = json.loads((self.path / "status.json").read_text())
         except FileNotFoundError:
             st = {"status": "unknown"}
-        if st.get("status") == "running" and not pid_alive(st.get("pid")):
+        if st.get("status") in ("running", "starting") and not pid_alive(st.get("pid")):
             st["status"] = "interrupted"
             st.setdefault("message", "the training process ended without saying so (killed or crashed)")
         return st
