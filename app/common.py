@@ -233,7 +233,7 @@ def finished_runs(runs: list[Run], need_maps: bool = False) -> list[Run]:
 # -- charts -------------------------------------------------------------------
 def _style(fig: go.Figure, title: str, ytitle: str, height: int = 300) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=t("axis_epoch"),
-                      yaxis_title=ytitle, legend=dict(orientation="h", y=-0.25), template="plotly_white")
+                      yaxis_title=ytitle, legend=dict(orientation="h", y=-0.32), template="plotly_white")
     fig.update_xaxes(dtick=1)
     return fig
 
@@ -563,41 +563,45 @@ def partition_figure(model, spec: str, cuts: bool = True) -> go.Figure:
     """The student's blocks in order, coloured by local module, with the gradient cuts."""
     rows = describe_partition(model, spec if cuts else "stage")
     n = len(rows)
-    fig = go.Figure()
+    shapes, notes = [], []
     label_all = n <= 24
     for r in rows:
         i = r["block"]
         color = COLORS[(r["module"] if cuts else r["stage"]) % len(COLORS)]
-        fig.add_shape(type="rect", x0=i + 0.06, x1=i + 0.94, y0=0, y1=1, fillcolor=color, opacity=0.85,
-                      line=dict(color="white", width=1))
+        shapes.append(dict(type="rect", x0=i + 0.06, x1=i + 0.94, y0=0, y1=1, fillcolor=color, opacity=0.85,
+                           line=dict(color="white", width=1)))
         if label_all:
-            fig.add_annotation(x=i + 0.5, y=0.5, text="stem" if i == 0 else f"B{i}", showarrow=False,
-                               font=dict(color="white", size=11))
-    fig.add_scatter(x=[r["block"] + 0.5 for r in rows], y=[0.5] * n, mode="markers", marker=dict(opacity=0),
-                    hovertext=[f"block {r['block']} · {r['type']} · stage {r['stage'] + 1} · module {r['module'] + 1}"
-                               for r in rows], hoverinfo="text", showlegend=False)
-    fig.add_shape(type="rect", x0=n + 0.06, x1=n + 0.94, y0=0.15, y1=0.85, fillcolor="#999", line=dict(width=0))
-    fig.add_annotation(x=n + 0.5, y=0.5, text="head", showarrow=False, font=dict(color="white", size=11))
+            notes.append(dict(x=i + 0.5, y=0.5, text="stem" if i == 0 else f"B{i}", showarrow=False,
+                              font=dict(color="white", size=11)))
+    shapes.append(dict(type="rect", x0=n + 0.06, x1=n + 0.94, y0=0.15, y1=0.85, fillcolor="#999", line=dict(width=0)))
+    notes.append(dict(x=n + 0.5, y=0.5, text="head", showarrow=False, font=dict(color="white", size=11)))
     for s in sorted({r["stage"] for r in rows}):
         blocks = [r["block"] for r in rows if r["stage"] == s]
-        fig.add_shape(type="line", x0=min(blocks) + 0.1, x1=max(blocks) + 0.9, y0=1.12, y1=1.12,
-                      line=dict(color="#555", width=2))
-        fig.add_annotation(x=(min(blocks) + max(blocks) + 1) / 2, y=1.28, text=f"{t('diagram_stage')} {s + 1}",
-                           showarrow=False, font=dict(size=11, color="#555"))
+        shapes.append(dict(type="line", x0=min(blocks) + 0.1, x1=max(blocks) + 0.9, y0=1.12, y1=1.12,
+                           line=dict(color="#555", width=2)))
+        notes.append(dict(x=(min(blocks) + max(blocks) + 1) / 2, y=1.28, text=f"{t('diagram_stage')} {s + 1}",
+                          showarrow=False, font=dict(size=11, color="#555")))
     if cuts:
         for m in sorted({r["module"] for r in rows}):
             blocks = [r["block"] for r in rows if r["module"] == m]
-            fig.add_annotation(x=(min(blocks) + max(blocks) + 1) / 2, y=-0.22, showarrow=False,
-                               text=f"{t('diagram_module')} {m + 1}", font=dict(size=11, color=COLORS[m % len(COLORS)]))
+            notes.append(dict(x=(min(blocks) + max(blocks) + 1) / 2, y=-0.22, showarrow=False,
+                              text=f"{t('diagram_module')} {m + 1}", font=dict(size=11, color=COLORS[m % len(COLORS)])))
         for r in rows:
             if r["cut_after"]:
                 x = r["block"] + 1
-                fig.add_shape(type="line", x0=x, x1=x, y0=-0.08, y1=1.05, line=dict(color="#d62728", width=3, dash="dash"))
-                fig.add_annotation(x=x, y=-0.45, text="✂ " + t("diagram_cut"), showarrow=False,
-                                   font=dict(color="#d62728", size=10))
+                shapes.append(dict(type="line", x0=x, x1=x, y0=-0.08, y1=1.05,
+                                   line=dict(color="#d62728", width=3, dash="dash")))
+                notes.append(dict(x=x, y=-0.45, text="✂ " + t("diagram_cut"), showarrow=False,
+                                  font=dict(color="#d62728", size=10)))
+    fig = go.Figure(go.Scatter(
+        x=[r["block"] + 0.5 for r in rows], y=[0.5] * n, mode="markers", marker=dict(opacity=0), showlegend=False,
+        hoverinfo="text", hovertext=[f"block {r['block']} · {r['type']} · stage {r['stage'] + 1} · module {r['module'] + 1}"
+                                     for r in rows]))
+    # one layout update: adding shapes one by one is slow for deep students (resnet110: 55 blocks)
+    fig.update_layout(shapes=shapes, annotations=notes, height=190, margin=dict(l=5, r=5, t=5, b=5),
+                      template="plotly_white", showlegend=False)
     fig.update_xaxes(visible=False, range=[-0.2, n + 1.2])
     fig.update_yaxes(visible=False, range=[-0.6, 1.45])
-    fig.update_layout(height=190, margin=dict(l=5, r=5, t=5, b=5), template="plotly_white", showlegend=False)
     return fig
 
 

@@ -336,6 +336,7 @@ STRINGS: dict[str, dict[str, str]] = {
                    "ja": "アプリやコマンドラインから開始したすべての実行です。1 つ選ぶと進み具合をリアルタイムで確認できます。"},
     "runs_none": {"en": "No runs yet: start one from Home or Distill.",
                   "ja": "まだ実行がありません。「ホーム」または「蒸留」から開始してください。"},
+    "runs_command": {"en": "The same run from the command line:", "ja": "コマンドラインで同じ実行をするには:"},
     "runs_pick": {"en": "Follow a run", "ja": "表示する実行"},
     # -- compare -----------------------------------------------------------------------
     "compare_title": {"en": "Compare", "ja": "比較"},
@@ -416,6 +417,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "summary_maps_caption": {"en": "Teacher and student activation maps on the same test images, per stage, after "
                                    "training: bright means strong features.",
                              "ja": "学習後の、同じテスト画像に対する教師と生徒の各段階の活性化マップ。明るいほど特徴が強い場所です。"},
+    "summary_no_maps": {"en": "This run saved no activation maps (save_maps was off).",
+                        "ja": "この実行は活性化マップを保存していません（save_maps がオフ）。"},
     "summary_match": {"en": "Map match with the teacher: {values}", "ja": "教師とのマップ一致度: {values}"},
     "summary_share_title": {"en": "Share", "ja": "共有"},
     "download_report": {"en": "Download the one-page report (HTML)", "ja": "1 ページレポートをダウンロード（HTML）"},

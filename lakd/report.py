@@ -141,7 +141,8 @@ def map_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[np.ndarray | None]]]
     from matplotlib.figure import Figure
 
     ncols = 1 + len(col_titles)
-    fig = Figure(figsize=(cell * ncols + 1.2, cell * len(rows) + 0.5), dpi=110)
+    label_in = 0.075 * max(len(r[0]) for r in rows) + 0.15
+    fig = Figure(figsize=(cell * ncols + label_in, cell * len(rows) + 0.5), dpi=110)
     axes = fig.subplots(len(rows), ncols, squeeze=False)
     for r, (label, image, maps) in enumerate(rows):
         size = image.shape[-2:]
@@ -161,8 +162,8 @@ def map_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[np.ndarray | None]]]
     axes[0][0].set_title("input", fontsize=8)
     for c, title in enumerate(col_titles, start=1):
         axes[0][c].set_title(title, fontsize=8)
-    fig.subplots_adjust(left=0.17 if max(len(r[0]) for r in rows) > 10 else 0.1, right=0.99, top=0.9, bottom=0.02,
-                        wspace=0.05, hspace=0.08)
+    width = cell * ncols + label_in  # the row labels get their own room on the left
+    fig.subplots_adjust(left=min(0.45, label_in / width), right=0.99, top=0.9, bottom=0.02, wspace=0.05, hspace=0.08)
     return fig
 
 

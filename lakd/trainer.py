@@ -248,7 +248,10 @@ class Trainer:
         if resume:
             self.load_checkpoint()
         rows = [r for r in self.run.metrics() if r["epoch"] < self.start_epoch]
-        self.run.clear_stop()
+        if self.run.stop_requested:  # Stop pressed while the run was starting: honour it
+            self.run.clear_stop()
+            self.run.set_status("stopped", epoch=self.start_epoch - 1, message="stopped before training began")
+            return rows
         self.run.set_status("running", pid=os.getpid(), epoch=self.start_epoch - 1, epochs=self.cfg.epochs,
                             started=time.time(), message="", resume=False)
         try:

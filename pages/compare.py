@@ -3,7 +3,7 @@ images; a directional Grad-CAM map for contrast; accuracy curves and key numbers
 import pandas as pd
 import streamlit as st
 
-from app.common import (epoch_maps, evaluated, last_acc, finished_runs, gradcam_for, overlay_accuracy_figure, pct, probe_for, safe_runs,
+from app.common import (checkpoint_accuracy, epoch_maps, evaluated, last_acc, finished_runs, gradcam_for, overlay_accuracy_figure, pct, probe_for, safe_runs,
                         short_run, teacher_maps_for, teacher_short)
 from app.i18n import t
 from lakd.report import display_image, figure_png, map_agreement, map_grid
@@ -75,7 +75,13 @@ with st.expander(t("compare_how_to_read")):
 
 st.subheader(t("compare_curves"))
 series = {short_run(r.id): r.metrics() for r in chosen}
-st.plotly_chart(overlay_accuracy_figure(series), key="cmp_curves")
+teacher_acc = None
+if teacher_path is not None and first_cfg.get("data") == "sample":
+    try:
+        teacher_acc = checkpoint_accuracy(str(teacher_path), teacher_path.stat().st_mtime, teacher_arch)
+    except Exception:  # a teacher that cannot run on the sample images: no line
+        teacher_acc = None
+st.plotly_chart(overlay_accuracy_figure(series, teacher_acc), key="cmp_curves")
 
 st.subheader(t("compare_table"))
 table = []

@@ -128,7 +128,7 @@ by_id = {s["id"]: s for s in sweeps}
 if st.session_state.get("ex_sweep") not in by_id:
     st.session_state["ex_sweep"] = sweeps[0]["id"]
 sid = st.selectbox(t("explore_pick"), list(by_id), key="ex_sweep",
-                   format_func=lambda s: f"{s} · {by_id[s]['method']} · " + " × ".join(a["name"] for a in by_id[s]["axes"]))
+                   format_func=lambda s: f"{s} · {by_id[s]['method']} · " + " × ".join(axis_label(a["name"]) for a in by_id[s]["axes"]))
 sweep = by_id[sid]
 
 
@@ -163,7 +163,7 @@ def results():
             a = axis_names[0]
             fig.add_scatter(x=[str(r[a]) for r in done], y=[100 * r["acc"] for r in done], mode="lines+markers",
                             marker=dict(size=11), line=dict(width=3))
-            fig.update_layout(xaxis_title=a, xaxis_type="category")
+            fig.update_layout(xaxis_title=axis_label(a), xaxis_type="category")
         else:
             a, b = axis_names
             xs = [str(v) for v in sweep["axes"][0]["values"]]
@@ -171,7 +171,8 @@ def results():
             z = [[next((100 * r["acc"] for r in done if str(r[a]) == x and str(r[b]) == y), None) for x in xs] for y in ys]
             fig.add_heatmap(x=xs, y=ys, z=z, colorscale="Viridis", texttemplate="%{z:.1f}%",
                             colorbar=dict(title="%"))
-            fig.update_layout(xaxis_title=a, yaxis_title=b, xaxis_type="category", yaxis_type="category")
+            fig.update_layout(xaxis_title=axis_label(a), yaxis_title=axis_label(b), xaxis_type="category",
+                              yaxis_type="category")
         fig.update_layout(title=t("explore_chart"), yaxis_title=fig.layout.yaxis.title.text or t("axis_accuracy"),
                           height=360, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
         st.plotly_chart(fig, key="sweep_chart")

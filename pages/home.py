@@ -73,8 +73,8 @@ def demo_config() -> RunConfig:
     """The demo: the bundled teacher into resnet8 on the bundled sample, about a minute on a CPU.
     LAKD_DEMO_EPOCHS / LAKD_DEMO_PER_CLASS / LAKD_DEMO_MAX_STEPS shorten it (tests, slow machines)."""
     return RunConfig(method=default_method(), student="resnet8", teacher=bundled_teacher_spec(), data="sample",
-                     epochs=env_int("LAKD_DEMO_EPOCHS", 3), per_class=env_int("LAKD_DEMO_PER_CLASS", 150),
-                     max_steps_per_epoch=env_int("LAKD_DEMO_MAX_STEPS", None), batch_size=64, lr=0.05,
+                     epochs=env_int("LAKD_DEMO_EPOCHS", 3), per_class=env_int("LAKD_DEMO_PER_CLASS", None),
+                     max_steps_per_epoch=env_int("LAKD_DEMO_MAX_STEPS", None), batch_size=32, lr=0.05,
                      device="auto", name="demo")
 
 

@@ -3,6 +3,7 @@ import streamlit as st
 
 from app.common import ACTIVE, keep_queue_moving, live_panel, runs_frame, safe_runs
 from app.i18n import t
+from lakd.report import reproduce_command
 
 st.title(t("runs_title"))
 st.markdown(t("runs_intro"))
@@ -34,6 +35,8 @@ live_panel(pick, key="runs_live")
 
 run = next(r for r in runs if r.id == pick)
 with st.expander(t("show_config")):
+    st.caption(t("runs_command"))
+    st.code(reproduce_command(run.config()), language="bash")
     st.json(run.config())
 log = run.path / "log.txt"
 if log.exists():

@@ -23,6 +23,18 @@ def summary_of(run_id: str, mtime: float, root: str) -> dict:
     return report.summarize_run(run, root, data=data)
 
 
+def effective_params(cfg: dict) -> dict:
+    """The method settings the run used: its Params defaults with the given ones applied."""
+    import dataclasses
+
+    from lakd.methods import METHODS
+
+    cls = METHODS.get(cfg["method"])
+    defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)
+                if f.default is not dataclasses.MISSING} if cls else {}
+    return {**defaults, **(cfg.get("method_params") or {})}
+
+
 def ratio(a, b) -> str:
     return "–" if not a or not b else f"{a / b:.1f}×"
 
@@ -99,11 +111,13 @@ if final is not None:
     if tmaps is not None:
         agree = report.map_agreement(final, tmaps)
         st.caption(t("summary_match", values=", ".join(f"{t('diagram_stage')} {k + 1}: {pct(v)}" for k, v in enumerate(agree))))
+else:
+    st.caption(t("summary_no_maps"))
 curve_png = report.figure_png(report.accuracy_figure(run.metrics(), s["teacher_acc"]))
 
 # -- the one-page report ------------------------------------------------------------
 st.subheader(t("summary_share_title"))
-settings = {t("set_run"): run.id, t("set_method"): cfg["method"], t("set_params"): cfg.get("method_params") or "–",
+settings = {t("set_run"): run.id, t("set_method"): cfg["method"], t("set_params"): effective_params(cfg) or "–",
             t("set_student"): cfg["student"], t("set_teacher"): teacher_short(cfg.get("teacher")),
             t("set_data"): f"{cfg['data']} ({s['test_images']} {t('test_images')})", t("set_epochs"): cfg["epochs"],
             t("set_seed"): cfg["seed"], t("set_command"): report.reproduce_command(cfg)}

@@ -296,6 +296,38 @@ def test_distill_launch_creates_a_queued_run(env):
     assert any(run.id in s.value for s in at.success)
 
 
+def test_distill_takes_an_image_folder_zip(env):
+    from PIL import Image
+
+    members = {}
+    for split in ("train", "val"):
+        for cls, color in (("cats", (200, 50, 50)), ("dogs", (50, 50, 200))):
+            for i in range(2):
+                buf = io.BytesIO()
+                Image.new("RGB", (20, 20), color).save(buf, format="PNG")
+                members[f"pets/{split}/{cls}/{i}.png"] = buf.getvalue()
+    at = app("distill")
+    at.selectbox(key="p_method").set_value("kd").run()
+    at.selectbox(key="p_data").set_value("imagefolder").run()
+    at.file_uploader(key="data_zip").set_value(("pets.zip", make_zip(members), "application/zip")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    root = Path(at.text_input(key="p_root_imagefolder").value)
+    assert root == env["runs"] / "uploads" / "pets" / "pets" and (root / "train" / "cats").is_dir()
+    at.number_input(key="p_batch").set_value(2)
+    at.number_input(key="p_epochs").set_value(1)
+    before = run_ids(env["runs"])
+    at.button(key="launch").click().run()  # the 10-class teacher cannot teach 2 classes
+    assert not at.exception
+    assert any("10 classes but the data has 2" in e.value for e in at.error)
+    assert run_ids(env["runs"]) == before
+    at.selectbox(key="p_method").set_value("vanilla").run()
+    at.button(key="launch").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (new,) = run_ids(env["runs"]) - before
+    cfg = RunStore(env["runs"]).get(new).config()
+    assert (cfg["data"], cfg["data_root"]) == ("imagefolder", str(root))
+
+
 def test_distill_settings_survive_a_page_switch(env):
     at = app("distill")
     at.number_input(key="p_epochs").set_value(7).run()

@@ -99,7 +99,7 @@ def page(server):
     SHOTS.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1400, "height": 950})
+        pg = browser.new_page(viewport={"width": 1400, "height": 950}, accept_downloads=True)
         pg.set_default_timeout(60_000)
         yield pg
         browser.close()
@@ -120,8 +120,16 @@ def shot(page, name: str) -> None:
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:
-    """Until Streamlit is not running the script (its status widget is gone)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    """Until Streamlit has not been running the script for 1.5 s in a row (its status
+    widget shows while a run is going on, and appears a moment after a click)."""
+    deadline = time.monotonic() + timeout / 1000
+    quiet = 0
+    while quiet < 3:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app kept running its script")
+        busy = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet = 0 if busy else quiet + 1
+        page.wait_for_timeout(500)
 
 
 def no_exceptions(page) -> None:
@@ -155,7 +163,10 @@ def test_demo_to_compare(server, page):
     goto(page, url, "Compare")
     image = page.locator('[data-testid="stImage"] img').first
     image.wait_for(timeout=60_000)
+    wait_idle(page, 120_000)
     assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) > 200
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the accuracy curves
+    no_exceptions(page)
     shot(page, "03-compare-maps")
 
 
@@ -171,3 +182,8 @@ def test_other_pages(server, page):
         wait_idle(page, 120_000)
         no_exceptions(page)
         shot(page, name)
+        if label == "Executive summary":  # the one-page report downloads, with its pictures inside
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download the one-page report (HTML)").click()
+            html = Path(download.value.path()).read_text(encoding="utf-8")
+            assert "<h1>" in html and html.count("data:image/png;base64,") == 2
