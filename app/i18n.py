@@ -37,13 +37,13 @@ STRINGS: dict[str, dict[str, str]] = {
               "At each stage, the student learns *where* the teacher looks in the picture, shown as a heat map "
               "that ignores what the features mean and keeps only how strong they are. "
               "The student is cut into small parts that learn on their own, with the learning signal cut between "
-              "them, so training needs less memory and the result keeps most of the teacher's accuracy at a "
-              "fraction of its size.",
+              "them, so each part can be trained with the memory of one part, and the small student keeps most "
+              "of the teacher's accuracy.",
         "ja": "**LAKD は、大きく高精度な画像モデル（*教師*）が、小さく高速なモデル（*生徒*）を教える技術です。** "
               "各段階で、生徒は教師が画像の *どこを* 見ているかを学びます。これは特徴の意味ではなく強さだけを表す"
               "ヒートマップとして示されます。"
-              "生徒は小さな部分に分けられ、部分ごとに学習信号を切り離して独立に学ぶため、学習に必要なメモリが少なく、"
-              "教師のごく一部の大きさで教師の精度の大半を保てます。"},
+              "生徒は小さな部分に分けられ、部分ごとに学習信号を切り離して独立に学ぶため、一度に一部分のメモリで学習でき、"
+              "小さな生徒が教師の精度の大半を保ちます。"},
     "home_picture_caption": {
         "en": "Top: the teacher's stages. Middle: its activation maps (where its features are strong). Bottom: the "
               "student's local modules, each matching the teacher's map; the red cuts stop the learning signal "
