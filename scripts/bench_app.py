@@ -57,6 +57,25 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def busy_others(exclude: str, n: int = 5) -> str:
+    """The busiest processes that are not this benchmark's (for the conditions line)."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu", "--no-headers"], capture_output=True,
+                             text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    mine = {os.getpid(), os.getppid()}
+    rows = []
+    for line in out:
+        pid, cpu, args = line.split(None, 2)
+        if int(pid) in mine or exclude in args or float(cpu) < 5 or args.startswith("ps "):
+            continue
+        rows.append(f"{cpu}% `{args[:70]}`")
+        if len(rows) >= n:
+            break
+    return "; ".join(rows) or "none above 5% CPU"
+
+
 # -- the server ------------------------------------------------------------------
 class Server:
     """`streamlit run app/main.py` in its own process group; `t0` is the perf_counter at Popen."""
@@ -374,10 +393,17 @@ def report(res: dict, args) -> str:
              f"{res['maps']['threads']} · device: CPU · Python {cond['python']} · streamlit {cond['streamlit']} · "
              f"torch {cond['torch']} · Chromium headless ({CHROMIUM})  ")
     L.append(f"Load average (1/5/15 min) at start: **{cond['load_start']}**, at end: **{cond['load_end']}**.  ")
-    L.append("**This machine is shared with background benchmark jobs that keep both cores busy**, so every "
-             "time below was measured under that contention (a load of ~2-4 on 2 cores means roughly half a CPU "
-             "or less for this benchmark); on an idle machine expect them lower. Single measurements (the launch "
-             "runs) are one sample each.\n")
+    samples = [cond["load_start"], cond["load_end"], *res["load_sections"].values(),
+               *(r[k] for r in res["launch"] for k in ("load_before", "load_after"))]
+    peak = max(float(v.split("/")[0]) for v in samples)
+    L.append(f"**This machine (2 cores) is shared with background benchmark jobs that keep both cores busy**, so "
+             f"every time below was measured under CPU contention: the 1-min load average was {cond['load_start'].split('/')[0]} "
+             f"at start and peaked at about {peak:.1f} (part of that is this benchmark's own Streamlit server, Chromium "
+             "and training child). With a load of L on 2 cores a busy process gets very roughly 2/L of a core, so "
+             "these are not idle-machine numbers: on an idle machine they would be lower, by a factor this script "
+             "does not measure. Each launch is a single sample.  ")
+    L.append(f"Other busy processes at start (ps %CPU, averaged over each process's life): {cond['others_start']}.  ")
+    L.append(f"Other busy processes at end: {cond['others_end']}.\n")
 
     p = res["paint"]
     lr = res["launch"]
@@ -484,6 +510,7 @@ def main() -> int:
             "python": sys.version.split()[0], "streamlit": streamlit.__version__, "torch": torch.__version__,
             "load_start": load()}
     tmp = Path(tempfile.mkdtemp(prefix="lakd-bench-app-"))
+    cond["others_start"] = busy_others(str(tmp))
     runs_dir = tmp / "runs"
     runs_dir.mkdir()
     os.environ["LAKD_RUNS_DIR"] = str(runs_dir)
@@ -524,6 +551,7 @@ def main() -> int:
         res["load_sections"]["maps"] = load()
         res["imports"] = import_times()
         cond["load_end"] = load()
+        cond["others_end"] = busy_others(str(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = report(res, args)
