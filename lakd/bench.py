@@ -213,31 +213,26 @@ def memory_step(method: str, params: dict, batch: int = 256, student="resnet8x4"
     return {"peak_saved_mb": counter.peak / 2**20, "step_s": time.perf_counter() - t0}
 
 
-def overhead(steps: int = 40, batch: int = 64) -> dict:
-    """Trainer step vs a bare forward/backward/step loop on the same model and batches."""
+def overhead(steps: int = 40, batch: int = 64, repeats: int = 5) -> dict:
+    """Trainer step vs a bare forward/backward/step loop on the same model and batches.
+    The two alternate `repeats` times; medians are compared, which keeps drift from
+    other load on the machine out of the ratio."""
     import tempfile
 
-    from .runs import RunStore
-    from .trainer import Trainer
-
-    torch.manual_seed(0)
-    cfg = RunConfig(method="vanilla", student="resnet8", epochs=1, batch_size=batch, max_steps_per_epoch=steps,
-                    save_maps=False, data="sample")
-    with tempfile.TemporaryDirectory() as d:
-        run = api.create_run(cfg, d)
-        trainer = Trainer(cfg, run)
-        trainer.train_epoch(1)  # warm-up
-        row = trainer.train_epoch(1)
-        trainer_s = row["seconds"] / steps
     from torch.utils.data import DataLoader
+
     from .data import load_data
     from .models import build_model
+    from .trainer import Trainer
 
+    cfg = RunConfig(method="vanilla", student="resnet8", epochs=1, batch_size=batch, max_steps_per_epoch=steps,
+                    save_maps=False, data="sample")
     torch.manual_seed(0)
     model = build_model("resnet8")
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     loader = DataLoader(load_data("sample").train, batch_size=batch, shuffle=True)
-    def bare_epoch():
+
+    def bare_epoch() -> float:
         t0 = time.perf_counter()
         for i, (x, y) in enumerate(loader):
             if i == steps:
@@ -246,9 +241,18 @@ def overhead(steps: int = 40, batch: int = 64) -> dict:
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
         return (time.perf_counter() - t0) / steps
-    bare_epoch()
-    bare_s = bare_epoch()
-    return {"trainer_s_per_step": trainer_s, "bare_s_per_step": bare_s, "ratio": trainer_s / bare_s}
+
+    trainer_s, bare_s = [], []
+    with tempfile.TemporaryDirectory() as d:
+        trainer = Trainer(cfg, api.create_run(cfg, d))
+        trainer.train_epoch(1)  # warm-up, both
+        bare_epoch()
+        for _ in range(repeats):
+            trainer_s.append(trainer.train_epoch(1)["seconds"] / steps)
+            bare_s.append(bare_epoch())
+    t, b = statistics.median(trainer_s), statistics.median(bare_s)
+    return {"trainer_s_per_step": t, "bare_s_per_step": b, "ratio": t / b, "steps": steps, "batch": batch,
+            "repeats": repeats}
 
 
 def main(argv: list[str]) -> int:

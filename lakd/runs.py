@@ -32,7 +32,9 @@ class RunStoreError(RuntimeError):
     pass
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write to a temporary file, then rename: readers see the old or the new file, never
+    half of one. `durable` also flushes to disk first (skipped for throw-away progress)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -40,8 +42,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -51,8 +54,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable)
 
 
 def safe_name(text: str, max_len: int = 48) -> str:
@@ -138,7 +141,7 @@ class Run:
         atomic_write_bytes(self.path / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
     def write_progress(self, info: dict) -> None:
-        atomic_write_json(self.path / "progress.json", {**info, "time": time.time()})
+        atomic_write_json(self.path / "progress.json", {**info, "time": time.time()}, durable=False)
 
     def progress(self) -> dict | None:
         """The latest in-epoch progress of a running run (epoch, step, steps, loss, images_per_s)."""
