@@ -238,8 +238,13 @@ def _style(fig: go.Figure, title: str, ytitle: str, height: int = 300) -> go.Fig
     return fig
 
 
-def accuracy_figure(rows: list[dict]) -> go.Figure:
+def accuracy_figure(rows: list[dict], live: list[tuple[float, float]] | None = None) -> go.Figure:
+    """Per-epoch test and training accuracy; `live` adds the running training accuracy
+    inside epochs (epoch fraction, accuracy), so a curve appears before an epoch ends."""
     fig = go.Figure()
+    if live:
+        fig.add_scatter(x=[x for x, _ in live], y=[100 * a for _, a in live], mode="lines+markers",
+                        name=t("curve_train_live"), line=dict(color=COLORS[2], width=1), marker=dict(size=4))
     ep = [r["epoch"] for r in rows]
     ev = evaluated(rows)
     fig.add_scatter(x=[r["epoch"] for r in ev], y=[100 * r["test_acc"] for r in ev], mode="lines+markers",
@@ -306,6 +311,12 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
             st.rerun()  # finished: redraw the whole page once, which also stops the refreshing
         cfg, rows = run.config(), run.metrics()
         frac, text = _progress(run, state, rows, int(cfg.get("epochs") or 1))
+        live = st.session_state.setdefault(f"{key}_live_{run.id}", [])
+        prog = run.progress() if status in ACTIVE else None
+        if prog and prog.get("steps") and "train_acc" in prog:
+            point = (prog["epoch"] - 1 + prog["step"] / prog["steps"], prog["train_acc"])
+            if not live or live[-1][0] < point[0]:
+                live.append(point)
         st.markdown(f"**{t('live_run')}** `{run.id}` · {t('col_status')}: **{status_text(status)}**")
         st.progress(frac, text=text)
         if status == "queued":
@@ -325,13 +336,16 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
             c2.metric(t("metric_best_acc"), pct(max((r["test_acc"] for r in ev), default=None)))
             c3.metric(t("metric_time"), f"{sum(r.get('seconds', 0) + r.get('eval_seconds', 0) for r in rows):.0f} s")
             if compact:
-                st.plotly_chart(accuracy_figure(rows), key=f"{key}_acc", width="stretch")
+                st.plotly_chart(accuracy_figure(rows, live), key=f"{key}_acc", width="stretch")
             else:
                 a, b = st.columns(2)
                 with a:
-                    st.plotly_chart(accuracy_figure(rows), key=f"{key}_acc", width="stretch")
+                    st.plotly_chart(accuracy_figure(rows, live), key=f"{key}_acc", width="stretch")
                 with b:
                     st.plotly_chart(loss_figure(rows), key=f"{key}_loss", width="stretch")
+        elif live:
+            st.plotly_chart(accuracy_figure(rows, live), key=f"{key}_acc", width="stretch")
+            st.caption(t("run_first_epoch_hint"))
         elif status in ACTIVE:
             st.caption(t("run_first_epoch_hint"))
         b1, b2, _ = st.columns([1, 1, 3])

@@ -234,7 +234,8 @@ class Trainer:
                 if self.run.stop_requested:
                     raise StopRequested()
                 self.report({"epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": steps,
-                               "loss": sum(losses.values()), "images_per_s": seen / (now - start)})
+                               "loss": sum(losses.values()), "train_acc": correct / max(seen, 1),
+                             "images_per_s": seen / (now - start)})
             if step >= steps:
                 break
         seconds = time.perf_counter() - start

@@ -145,7 +145,7 @@ def test_demo_to_compare(server, page):
 
     demo.click()
     # the live panel: progress first, then the accuracy curve once the first epoch is done
-    page.get_by_text("Test accuracy").first.wait_for(timeout=150_000)
+    page.locator('[data-testid="stMetricLabel"]', has_text="Test accuracy").first.wait_for(timeout=150_000)
     page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)
     no_exceptions(page)
     shot(page, "02-home-demo-curve")
@@ -153,7 +153,11 @@ def test_demo_to_compare(server, page):
 
     goto(page, url, "Compare")
     image = page.locator('[data-testid="stImage"] img').first
-    image.wait_for(timeout=60_000)
+    try:
+        image.wait_for(timeout=60_000)
+    except Exception:
+        shot(page, "99-compare-failure")
+        raise
     wait_idle(page, 120_000)
     assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) > 200
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the accuracy curves
