@@ -573,8 +573,9 @@ def partition_widget(key: str, default: str = "stage") -> str:
     return kind
 
 
-def partition_figure(model, spec: str, cuts: bool = True) -> go.Figure:
-    """The student's blocks in order, coloured by local module, with the gradient cuts."""
+def partition_figure(model, spec: str, cuts: bool = True, gradient_cut: bool = True) -> go.Figure:
+    """The student's blocks in order, coloured by local module, with the module boundaries:
+    red gradient cuts when modules are decoupled (SDM on), grey lines when they are not."""
     rows = describe_partition(model, spec if cuts else "stage")
     n = len(rows)
     shapes, notes = [], []
@@ -603,10 +604,11 @@ def partition_figure(model, spec: str, cuts: bool = True) -> go.Figure:
         for r in rows:
             if r["cut_after"]:
                 x = r["block"] + 1
+                color = "#d62728" if gradient_cut else "#999999"
                 shapes.append(dict(type="line", x0=x, x1=x, y0=-0.08, y1=1.05,
-                                   line=dict(color="#d62728", width=3, dash="dash")))
-                notes.append(dict(x=x, y=-0.45, text="✂ " + t("diagram_cut"), showarrow=False,
-                                  font=dict(color="#d62728", size=10)))
+                                   line=dict(color=color, width=3, dash="dash")))
+                label = "✂ " + t("diagram_cut") if gradient_cut else t("diagram_boundary")
+                notes.append(dict(x=x, y=-0.45, text=label, showarrow=False, font=dict(color=color, size=10)))
     fig = go.Figure(go.Scatter(
         x=[r["block"] + 0.5 for r in rows], y=[0.5] * n, mode="markers", marker=dict(opacity=0), showlegend=False,
         hoverinfo="text", hovertext=[f"block {r['block']} · {r['type']} · stage {r['stage'] + 1} · module {r['module'] + 1}"

@@ -277,6 +277,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "diagram_stage": {"en": "stage", "ja": "段階"},
     "diagram_module": {"en": "module", "ja": "モジュール"},
     "diagram_cut": {"en": "cut", "ja": "切断"},
+    "diagram_boundary": {"en": "boundary", "ja": "境界"},
+    "partition_no_sdm": {"en": "SDM is off (the measured default): each module still has its own loss, but gradients "
+                               "flow across the grey boundaries, end to end. Turn SDM on to cut them, train every "
+                               "module on its own, and allow the memory-saving local backward.",
+                         "ja": "SDM はオフです（測定で選んだ既定値）。各モジュールは自分の損失を持ちますが、勾配は灰色の境界を越えて"
+                               "端から端まで流れます。SDM をオンにすると境界で勾配を切り、各モジュールが独立に学習し、"
+                               "省メモリのローカル逆伝播も使えます。"},
     "training_title": {"en": "Training and data", "ja": "学習とデータ"},
     "label_epochs": {"en": "Epochs", "ja": "エポック数"},
     "label_batch": {"en": "Batch size", "ja": "バッチサイズ"},

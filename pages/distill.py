@@ -64,8 +64,12 @@ else:
     except PartitionError as e:
         st.error(str(e))
     else:
+        decoupled = bool(params.get("sdm", True))
         st.caption(t("partition_caption", student=student, blocks=len(model.blocks), modules=len(modules)))
-        st.plotly_chart(partition_figure(model, spec), key="partition_fig", theme=None, config={"displayModeBar": False})
+        if not decoupled:
+            st.caption(t("partition_no_sdm"))
+        st.plotly_chart(partition_figure(model, spec, gradient_cut=decoupled), key="partition_fig", theme=None,
+                        config={"displayModeBar": False})
 
 # -- training and data --------------------------------------------------------------
 st.subheader(t("training_title"))

@@ -18,6 +18,8 @@ from lakd.trainer import bundled_teacher_path
 
 
 def make_method(student="resnet8", teacher="resnet20", **params):
+    """LAKD with its modules decoupled (SDM on) unless a test says otherwise."""
+    params.setdefault("sdm", True)
     torch.manual_seed(0)
     return LAKD(build_model(student), build_model(teacher), LAKDParams(**params), epochs=4).train()
 
@@ -77,6 +79,7 @@ def test_without_sdm_the_last_loss_reaches_the_first_module():
                                     dict(partition="stage", progressive=True, aux_kd=False)])
 def test_joint_and_local_backward_give_the_same_gradients(params):
     m = make_method("resnet14", **params)
+    assert m.decoupled(2)  # otherwise local mode would fall back to joint and prove nothing
     x, y = batch(8)
     state = copy.deepcopy(m.state_dict())
     grads = {}
@@ -152,7 +155,7 @@ def test_teacher_and_student_of_different_families():
 def test_short_lakd_run_learns_and_saves_the_bare_student(runs_dir):
     assert bundled_teacher_path().exists(), "the bundled teacher is part of the repository"
     cfg = RunConfig(method="lakd", student="resnet8", teacher="bundled", epochs=2, batch_size=32, lr=0.1,
-                    method_params={"mode": "local"})
+                    method_params={"mode": "local", "sdm": True})
     run, rows = api.train(cfg, runs_dir)
     assert rows[-1]["test_acc"] > 0.5, rows
     assert any(k.startswith("loss_m1_map") for k in rows[-1])

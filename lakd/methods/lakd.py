@@ -40,7 +40,9 @@ class LAKDParams:
     temperature: float = 4.0
     p: float = 2.0                  # map exponent
     mode: str = "joint"             # "joint" or "local" (memory-saving local backward)
-    sdm: bool = True                # stop-gradient between modules; False = end-to-end with the same losses
+    sdm: bool = False               # stop-gradient between modules (decoupled; needed for mode "local").
+                                    # Off by default: end-to-end with the same local losses measured best
+                                    # on FMNIST-mini (BENCHMARKS.md, ablation)
     aux_kd: bool = True             # logit-KD on the auxiliary heads too (the last module always has it)
     head_channels: int = 0          # auxiliary head conv width (0 = the module's own width)
     head_pool: int = 0              # pool the module output to this grid before the head's conv (0 = no pooling;
