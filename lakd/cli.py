@@ -78,6 +78,8 @@ def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
         p.add_argument(flag, dest=dest, type=typ, default=S, help=hlp)
     p.add_argument("--milestones", type=lambda s: [int(v) for v in s.split(",") if v], default=S,
                    help="step schedule's epochs, comma-separated")
+    p.add_argument("--map-epochs", dest="map_epochs", type=lambda s: [int(v) for v in s.split(",") if v], default=S,
+                   help="epochs whose NDAM maps are saved, comma-separated (default: every epoch)")
     for name, hlp in BOOL_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_bool, default=S, nargs="?", const=True,
                        help=f"{hlp} (true/false)")

@@ -45,6 +45,7 @@ class RunConfig:
     eval_every: int = 1                 # evaluate every N epochs (always after the last)
     max_steps_per_epoch: int | None = None  # for smoke tests of big recipes
     save_maps: bool = True              # NDAM maps of fixed test images, every epoch
+    map_epochs: list[int] | None = None  # epochs whose maps are saved (None: every epoch; 0 and the last always)
     map_images: int = 16
     map_p: float = 2.0
     method_params: dict[str, Any] = field(default_factory=dict)

@@ -156,13 +156,16 @@ class Trainer:
         """Display maps of the fixed probe images at this epoch (and the teacher's once)."""
         from .maps import model_maps, save_epoch_maps
 
-        if not self.cfg.save_maps:
+        cfg = self.cfg
+        if not cfg.save_maps:
             return
-        student_maps, _ = model_maps(self.method.student, self.probe_images, self.cfg.map_p)
+        if cfg.map_epochs is not None and epoch not in (0, cfg.epochs) and epoch not in cfg.map_epochs:
+            return
+        student_maps, _ = model_maps(self.method.student, self.probe_images, cfg.map_p)
         save_epoch_maps(self.run.path, epoch, student_maps, "student")
         teacher = self.method.teacher
         if teacher is not None and not (self.run.path / "maps" / "teacher_epoch000.safetensors").exists():
-            teacher_maps, _ = model_maps(teacher, self.probe_images, self.cfg.map_p)
+            teacher_maps, _ = model_maps(teacher, self.probe_images, cfg.map_p)
             save_epoch_maps(self.run.path, 0, teacher_maps, "teacher")
 
     # -- checkpoints -------------------------------------------------------

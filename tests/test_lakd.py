@@ -162,3 +162,16 @@ def test_short_lakd_run_learns_and_saves_the_bare_student(runs_dir):
     student = load_model(run.student_checkpoint)
     fresh = build_model("resnet8")
     assert student.state_dict().keys() == fresh.state_dict().keys()  # no heads, no regressors
+
+
+def test_maps_are_saved_at_the_chosen_epochs(runs_dir):
+    from lakd.maps import load_epoch_maps
+
+    cfg = RunConfig(method="lakd", student="resnet8", teacher="bundled", epochs=3, per_class=5, batch_size=25,
+                    max_steps_per_epoch=1, map_epochs=[2])
+    run, _ = api.train(cfg, runs_dir)
+    student = load_epoch_maps(run.path, "student")
+    assert sorted(student) == [0, 2, 3]  # the start, the chosen epoch, the end
+    assert [m.shape for m in student[2]] == [(16, 32, 32), (16, 16, 16), (16, 8, 8)]
+    teacher = load_epoch_maps(run.path, "teacher")
+    assert list(teacher) == [0] and all(0 <= m.min() and m.max() <= 1 for m in teacher[0])
