@@ -175,3 +175,16 @@ def test_maps_are_saved_at_the_chosen_epochs(runs_dir):
     assert [m.shape for m in student[2]] == [(16, 32, 32), (16, 16, 16), (16, 8, 8)]
     teacher = load_epoch_maps(run.path, "teacher")
     assert list(teacher) == [0] and all(0 <= m.min() and m.max() <= 1 for m in teacher[0])
+
+
+def test_torchvision_teacher_and_student_of_different_families():
+    torch.manual_seed(0)
+    teacher = build_model("resnet18", num_classes=10, input_size=64)
+    student = build_model("mobilenet_v3_small", num_classes=10, input_size=64)
+    m = LAKD(student, teacher, LAKDParams(d=1.0, sdm=True, mode="local"), epochs=2).train()
+    x, y = torch.randn(4, 3, 64, 64), torch.randint(0, 10, (4,))
+    logits, losses = m.train_step(x, y, 1, lambda loss: loss.backward())
+    assert logits.shape == (4, 10)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert any(k.endswith("_feat") for k in losses) and any(k.endswith("_map") for k in losses)
+    assert all(p.grad is not None for p in m.regressors.parameters())  # channel mismatch bridged
