@@ -48,11 +48,9 @@ ABLATIONS = {
 
 
 def run_in_subprocess(run: Run, threads: int | None = None) -> dict:
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    root = Path(__file__).resolve().parent.parent
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    from .worker import engine_env
+
+    env = engine_env(**({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     with open(run.path / "log.txt", "ab") as log:
         subprocess.run([sys.executable, "-m", "lakd", "start", run.id, "--runs-dir", str(run.path.parent)],
                        stdout=log, stderr=subprocess.STDOUT, env=env, check=False)

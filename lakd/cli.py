@@ -175,7 +175,6 @@ def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
     from torch.utils.data import DataLoader
 
     from .checkpoint import load_model
@@ -233,14 +232,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import serve
-
-    started = serve(args.runs_dir, parallel=args.parallel)
-    print(f"worker done: {started} run(s) started")
-    return 0
-
-
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lakd", description="LAKD Studio's distillation engine", allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,9 +255,8 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("start", allow_abbrev=False, help="execute a recorded (queued) run; the app's worker uses this")
     s.add_argument("run_id")
     s.add_argument("--runs-dir", default="runs")
-    w = sub.add_parser("worker", allow_abbrev=False, help="run queued runs in the background until none is left")
-    w.add_argument("--runs-dir", default="runs")
-    w.add_argument("--parallel", type=int, default=None, help="runs at once (default: 1 on CPU, 2 on GPU)")
+    sub.add_parser("worker", add_help=False, help="run queued runs in the background until none is left "
+                   "(see python -m lakd worker --help)")
     return parser
 
 
@@ -279,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # benchmarks have their own parser (lakd/bench.py)
         from .bench import main as bench_main
         return bench_main(argv[1:])
+    if argv[:1] == ["worker"]:  # so is the background worker (lakd/worker.py)
+        from .worker import main as worker_main
+        return worker_main(argv[1:])
     args = make_parser().parse_args(argv)
     try:
         if args.command == "train-teacher":
@@ -291,8 +284,6 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         if args.command == "start":
             return cmd_start(args)
-        if args.command == "worker":
-            return cmd_worker(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

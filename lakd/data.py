@@ -307,15 +307,3 @@ def load_data(name: str, root=None, *, augment: bool = False, per_class: int | N
     if name == "imagefolder":
         return load_image_folder(root, input_size=input_size, in_channels=in_channels, augment=augment)
     raise DataError(f"unknown data set {name!r}; valid names: {', '.join(DATASET_NAMES)}")
-
-
-def dataset_labels(ds: Dataset) -> list[int]:
-    """Labels of any data set built here, without decoding images."""
-    if isinstance(ds, Subset):
-        base = dataset_labels(ds.dataset)
-        return [base[i] for i in ds.indices]
-    if isinstance(ds, ArrayImageDataset):
-        return ds.labels.tolist()
-    if isinstance(ds, datasets.ImageFolder):
-        return list(ds.targets)
-    return [int(ds[i][1]) for i in range(len(ds))]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from . import checkpoint as ckpt
@@ -19,7 +18,7 @@ from .config import ConfigError, RunConfig
 from .data import DataBundle, load_data
 from .methods import Method, get_method
 from .models import StagedNet, build_model
-from .runs import Run
+from .runs import Run, atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_TEACHER = REPO_ROOT / "sample_data" / "teacher_resnet20_fmnist.safetensors"
@@ -179,7 +178,6 @@ class Trainer:
         ckpt.save_weights(self.run.checkpoint_dir / "last.safetensors", tensors, {"state": state})
         ckpt.save_model(self.run.student_checkpoint, self.method.student, epoch=epoch, run_id=self.run.id,
                         data=self.cfg.data, method=self.cfg.method)
-        from .runs import atomic_write_json
         atomic_write_json(self.run.checkpoint_dir / "state.json", {"epoch": epoch, "run_id": self.run.id})
 
     def load_checkpoint(self) -> None:

@@ -29,6 +29,13 @@ def default_parallel() -> int:
     return 2 if Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir()) else 1
 
 
+def engine_env(**extra: str) -> dict[str, str]:
+    """The environment for a child `python -m lakd ...`: this checkout's engine first on the path."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def queued_runs(store: RunStore) -> list:
     """Queued runs, oldest first (creation time, then id)."""
     runs = [(r.status(), r) for r in store]
@@ -58,8 +65,7 @@ def serve(runs_dir: str | Path, parallel: int | None = None, idle_exit_s: float 
     children: dict[str, subprocess.Popen] = {}
     started = 0
     idle_since = time.monotonic()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                        os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = engine_env()
     while True:
         for rid, proc in list(children.items()):
             if proc.poll() is not None:
@@ -101,7 +107,19 @@ def ensure_worker(runs_dir: str | Path) -> None:
     if worker_alive(runs_dir):
         return
     log = open(runs_dir / LOG_NAME, "ab")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                        os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = engine_env()
     subprocess.Popen([sys.executable, "-m", "lakd", "worker", "--runs-dir", str(runs_dir)], stdout=log,
                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m lakd worker`: parsed here, without the CLI's training imports."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m lakd worker", allow_abbrev=False)
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--parallel", type=int, default=None, help="runs at once (default: 1 on CPU, 2 on GPU)")
+    p.add_argument("--idle-exit", type=float, default=120.0, help="seconds with nothing queued before it exits")
+    a = p.parse_args(argv)
+    print(f"worker done: {serve(a.runs_dir, parallel=a.parallel, idle_exit_s=a.idle_exit)} run(s) started")
+    return 0

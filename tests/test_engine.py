@@ -80,11 +80,6 @@ def test_cifar100_pickles_load(tmp_path):
     assert data.num_classes == 100 and len(data.train) == 30 and len(data.test) == 10
 
 
-class _Boom:
-    def __reduce__(self):
-        return (exec, ("open(%r, 'w').write('ran')",))
-
-
 def test_cifar_pickle_with_code_is_refused(tmp_path):
     folder = write_cifar10(tmp_path)
     marker = tmp_path / "pwned"
