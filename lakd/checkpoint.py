@@ -2,6 +2,7 @@
 PyTorch files only through weights-only loading (a pickle can never run code here)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,6 +17,17 @@ from .models import StagedNet, build_model
 
 class CheckpointError(ValueError):
     pass
+
+
+def file_sha256(path: Path | None) -> str | None:
+    """Identifies a teacher file in a pack's manifest without shipping the file."""
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:

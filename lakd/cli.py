@@ -18,9 +18,10 @@ from .config import ConfigError, RunConfig, load_yaml
 from .data import DATASET_NAMES, DataError
 from .methods import METHODS, MethodError
 from .models import model_names
+from .pack import PackError
 from .runs import RunStore, RunStoreError
 
-USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError)
+USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError, PackError)
 
 # flags shared by train-teacher and distill: (flag, RunConfig field, type, help)
 RUN_FLAGS = [
@@ -45,6 +46,7 @@ RUN_FLAGS = [
     ("--name", "name", str, "a label for the run id"),
     ("--teacher", "teacher", str, "'bundled', a .safetensors/.pt file, or a run id"),
     ("--teacher-arch", "teacher_arch", str, "the teacher's architecture, when its file does not say"),
+    ("--teacher-pack", "teacher_pack", str, "a teacher pack folder (python -m lakd teacher-pack) instead of a live teacher"),
 ]
 BOOL_FLAGS = [("augment", "random crop + flip"), ("deterministic", "deterministic algorithms"),
               ("amp", "mixed precision on CUDA"), ("download", "let torchvision download the data (online)")]
@@ -91,9 +93,11 @@ def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
 
 def build_config(args: argparse.Namespace, defaults: dict) -> RunConfig:
     settings = dict(defaults)
-    if getattr(args, "config", None):
-        settings.update(load_yaml(args.config))
+    from_file = load_yaml(args.config) if getattr(args, "config", None) else {}
+    settings.update(from_file)
     given = vars(args)
+    if "teacher" not in from_file and "teacher" not in given and (given.get("teacher_pack") or from_file.get("teacher_pack")):
+        settings.pop("teacher", None)  # a pack replaces the default (bundled) live teacher
     method_params = dict(settings.get("method_params") or {})
     for key, value in given.items():
         if key.startswith("mp_"):
@@ -232,6 +236,36 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher_pack(args: argparse.Namespace) -> int:
+    """Run a teacher once over a data set and write its logits and maps (see lakd/pack.py)."""
+    from .pack import make_pack
+    from .trainer import load_data_for, pick_device, resolve_teacher, teacher_file
+
+    cfg = RunConfig(teacher=args.teacher, teacher_arch=args.teacher_arch, data=args.data, data_root=args.data_root,
+                    per_class=args.per_class, input_size=args.input_size, in_channels=args.in_channels).validate()
+    data = load_data_for(cfg)
+    teacher = resolve_teacher(cfg, data, Path(args.runs_dir))
+    bar = ProgressBar(not args.no_progress and sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar({"epoch": 1, "epochs": 1, "step": done, "steps": total, "loss": 0.0, "images_per_s": 0.0})
+
+    from .checkpoint import file_sha256
+    path = make_pack(teacher, data, args.out, map_p=args.map_p, features=args.features, dtype=args.dtype,
+                     batch_size=args.batch_size, device=pick_device(args.device), overwrite=args.overwrite,
+                     teacher_info={"source": args.teacher, "sha256": file_sha256(teacher_file(args.teacher, args.runs_dir))},
+                     progress=progress)
+    bar.close()
+    from .pack import TeacherPack
+    size = TeacherPack(path).size_report()
+    print(f"teacher pack {path}: {size['images']} images, {size['pack_per_image']} bytes/image "
+          f"(logits {size['logits']} + maps {size['maps']}"
+          + (f" + features {size['raw_features']}" if args.features else "")
+          + f"; logits + raw features would take {size['logits_and_features_per_image']}), "
+          f"{size['on_disk_bytes'] / 2**20:.1f} MiB on disk")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lakd", description="LAKD Studio's distillation engine", allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +289,25 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("start", allow_abbrev=False, help="execute a recorded (queued) run; the app's worker uses this")
     s.add_argument("run_id")
     s.add_argument("--runs-dir", default="runs")
+    k = sub.add_parser("teacher-pack", allow_abbrev=False,
+                       help="run a teacher once over a data set and save its logits and maps (distill --teacher-pack)")
+    k.add_argument("--teacher", default="bundled", help="'bundled', a .safetensors/.pt file, or a run id")
+    k.add_argument("--teacher-arch", help="the teacher's architecture, when its file does not say")
+    k.add_argument("--data", default="sample", choices=DATASET_NAMES)
+    k.add_argument("--data-root")
+    k.add_argument("--per-class", type=int, help="keep the first N training images of each class")
+    k.add_argument("--input-size", type=int, default=32)
+    k.add_argument("--in-channels", type=int, default=3)
+    k.add_argument("--out", required=True, help="the pack folder to write")
+    k.add_argument("--features", action="store_true", help="also store raw stage features (for LAKD's hybrid "
+                   "term, AT and FitNet; much larger)")
+    k.add_argument("--map-p", type=float, default=2.0, help="exponent of the maps (LAKD's p)")
+    k.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    k.add_argument("--batch-size", type=int, default=256)
+    k.add_argument("--device", default="auto")
+    k.add_argument("--runs-dir", default="runs")
+    k.add_argument("--overwrite", action="store_true")
+    k.add_argument("--no-progress", action="store_true")
     sub.add_parser("worker", add_help=False, help="run queued runs in the background until none is left "
                    "(see python -m lakd worker --help)")
     return parser
@@ -284,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         if args.command == "start":
             return cmd_start(args)
+        if args.command == "teacher-pack":
+            return cmd_teacher_pack(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ class RunConfig:
     student: str = "resnet8"
     teacher: str | None = None          # "bundled", a checkpoint file, or a run id
     teacher_arch: str | None = None     # required for PyTorch files that do not say it
+    teacher_pack: str | None = None     # a pack folder (lakd/pack.py): the teacher's outputs read from disk
     data: str = "sample"
     data_root: str | None = None
     per_class: int | None = None        # keep the first N training images of each class
@@ -72,6 +73,11 @@ class RunConfig:
         need(self.student in names, f"unknown student model {self.student!r}; valid models: {', '.join(names)}")
         need(self.teacher_arch is None or self.teacher_arch in names,
              f"unknown teacher model {self.teacher_arch!r}; valid models: {', '.join(names)}")
+        need(not (self.teacher and self.teacher_pack),
+             "give a teacher or a teacher pack, not both (a pack replaces the live teacher)")
+        need(not (self.teacher_pack and self.augment),
+             "augmentation is off with a teacher pack: the pack holds the teacher's outputs for the "
+             "un-augmented images only (turn augment off, or use a live teacher)")
         need(self.per_class is None or (isinstance(self.per_class, int) and self.per_class >= 1),
              f"per_class must be an integer >= 1, got {self.per_class!r}")
         need(isinstance(self.eval_every, int) and self.eval_every >= 1, f"eval_every must be an integer >= 1, got {self.eval_every!r}")

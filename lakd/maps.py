@@ -45,16 +45,26 @@ def smaller_grid(a: torch.Tensor, b: torch.Tensor) -> tuple[int, int]:
 
 def map_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, p: float = 2.0) -> torch.Tensor:
     """|| A(s) - A(t) ||^2 per image (sum over positions), averaged over the batch."""
-    grid = smaller_grid(student_feat, teacher_feat)
-    diff = ndam(student_feat, p, grid) - ndam(teacher_feat, p, grid)
-    return diff.pow(2).sum(dim=1).mean()
+    return map_loss_to_map(student_feat, activation_map(teacher_feat, p), p)
+
+
+def map_loss_to_map(student_feat: torch.Tensor, teacher_map: torch.Tensor, p: float = 2.0) -> torch.Tensor:
+    """`map_loss` against the teacher's un-normalised activation map (B, H, W) rather than
+    its features: what a teacher pack stores, since the map is all this loss needs."""
+    grid = smaller_grid(student_feat, teacher_map)
+    teacher_ndam = F.normalize(pool_to(teacher_map.float(), grid).flatten(1), dim=1)
+    return (ndam(student_feat, p, grid) - teacher_ndam).pow(2).sum(dim=1).mean()
 
 
 def display_maps(feats: list[torch.Tensor], p: float = 2.0) -> list[torch.Tensor]:
     """Per-stage maps (B, H, W) scaled to [0, 1] per image, for pictures."""
+    return scale_per_image([activation_map(f.detach(), p) for f in feats])
+
+
+def scale_per_image(maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Activation maps (B, H, W) scaled to [0, 1] per image, on the CPU."""
     out = []
-    for f in feats:
-        m = activation_map(f.detach(), p)
+    for m in maps:
         lo = m.flatten(1).min(1).values.view(-1, 1, 1)
         hi = m.flatten(1).max(1).values.view(-1, 1, 1)
         out.append(((m - lo) / (hi - lo).clamp_min(1e-12)).cpu())

@@ -28,14 +28,9 @@ from .runs import Run
 
 def teacher_checkpoint(spec: str | None, runs_root: str | Path | None = None) -> Path | None:
     """The file a run's `teacher` setting points to (as the trainer resolves it), or None."""
-    if not spec:
-        return None
-    from .trainer import bundled_teacher_path
+    from .trainer import teacher_file
 
-    path = bundled_teacher_path() if spec == "bundled" else Path(spec)
-    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
-        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
-    return path if path.exists() else None
+    return teacher_file(spec, runs_root)
 
 
 @torch.no_grad()

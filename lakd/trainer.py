@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from . import checkpoint as ckpt
 from .config import ConfigError, RunConfig
@@ -68,32 +68,52 @@ def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def teacher_file(spec: str | None, runs_root: str | Path | None = None) -> Path | None:
+    """The file a `teacher` setting points to: "bundled", a checkpoint file, or a run id (None: not found)."""
+    if not spec:
+        return None
+    path = bundled_teacher_path() if spec == "bundled" else Path(spec)
+    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
+        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
+    return path if path.exists() else None
+
+
 def resolve_teacher(cfg: RunConfig, data: DataBundle, runs_root: Path | None = None) -> StagedNet | None:
     """The frozen teacher named by `cfg.teacher`: "bundled", a checkpoint file, or a run id."""
     if not cfg.teacher:
         return None
-    spec = cfg.teacher
-    path = bundled_teacher_path() if spec == "bundled" else Path(spec)
-    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
-        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
-    if not path.exists():
-        raise ConfigError(f"teacher {spec!r} not found: give 'bundled', a .safetensors/.pt file, or a run id")
+    path = teacher_file(cfg.teacher, runs_root)
+    if path is None:
+        raise ConfigError(f"teacher {cfg.teacher!r} not found: give 'bundled', a .safetensors/.pt file, or a run id")
     return ckpt.load_model(path, arch=cfg.teacher_arch, num_classes=data.num_classes,
                            in_channels=data.in_channels, input_size=data.input_size)
+
+
+def open_pack(cfg: RunConfig, data: DataBundle):
+    """The teacher pack named by `cfg.teacher_pack`, checked against the run's class count."""
+    from .pack import PackError, TeacherPack
+
+    pack = TeacherPack(cfg.teacher_pack)
+    if pack.manifest["num_classes"] != data.num_classes:
+        raise PackError(f"teacher pack {cfg.teacher_pack} has {pack.manifest['num_classes']} classes; "
+                        f"the data has {data.num_classes}")
+    return pack
 
 
 def build_method(cfg: RunConfig, data: DataBundle, runs_root: Path | None = None) -> Method:
     method_cls = get_method(cfg.method)
     student = build_model(cfg.student, num_classes=data.num_classes, in_channels=data.in_channels,
                           input_size=data.input_size)
-    teacher = resolve_teacher(cfg, data, runs_root) if method_cls.needs_teacher else None
+    pack = open_pack(cfg, data) if method_cls.needs_teacher and cfg.teacher_pack else None
+    with torch.random.fork_rng(devices=[]):  # loading a teacher must not change the extras' random init
+        teacher = resolve_teacher(cfg, data, runs_root) if method_cls.needs_teacher and pack is None else None
     try:
         params = method_cls.Params(**cfg.method_params)
     except TypeError as e:
         import dataclasses
         valid = ", ".join(f.name for f in dataclasses.fields(method_cls.Params)) or "none"
         raise ConfigError(f"method {cfg.method!r} got an unknown setting ({e}); its settings: {valid}") from e
-    return method_cls(student, teacher, params, epochs=cfg.epochs)
+    return method_cls(student, teacher, params, epochs=cfg.epochs, pack=pack)
 
 
 @torch.no_grad()
@@ -120,6 +140,20 @@ def load_data_for(cfg: RunConfig, data: DataBundle | None = None) -> DataBundle:
                      input_size=cfg.input_size, in_channels=cfg.in_channels, download=cfg.download)
 
 
+class WithIndex(Dataset):
+    """Items with their data-set index, which a teacher pack is read by."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i]
+        return x, y, i
+
+
 class Trainer:
     """Runs `cfg` into `run`; `progress(dict)` is called as batches finish."""
 
@@ -136,6 +170,8 @@ class Trainer:
         if cfg.batch_size > len(self.data.train):
             raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({len(self.data.train)} images)")
         self.method = build_method(cfg, self.data, runs_root or run.path.parent).to(self.device)
+        if self.method.pack is not None:
+            self.method.pack.check_data(self.data, cfg.augment)
         self.optimizer = make_optimizer(cfg, self.method.trainable_parameters())
         self.start_epoch = 1
         use_amp = cfg.amp and self.device.type == "cuda"
@@ -153,7 +189,7 @@ class Trainer:
 
     def save_maps(self, epoch: int) -> None:
         """Display maps of the fixed probe images at this epoch (and the teacher's once)."""
-        from .maps import model_maps, save_epoch_maps
+        from .maps import model_maps, save_epoch_maps, scale_per_image
 
         cfg = self.cfg
         if not cfg.save_maps:
@@ -162,10 +198,14 @@ class Trainer:
             return
         student_maps, _ = model_maps(self.method.student, self.probe_images, cfg.map_p)
         save_epoch_maps(self.run.path, epoch, student_maps, "student")
-        teacher = self.method.teacher
-        if teacher is not None and not (self.run.path / "maps" / "teacher_epoch000.safetensors").exists():
+        if (self.run.path / "maps" / "teacher_epoch000.safetensors").exists():
+            return
+        teacher, pack = self.method.teacher, self.method.pack
+        if teacher is not None:
             teacher_maps, _ = model_maps(teacher, self.probe_images, cfg.map_p)
             save_epoch_maps(self.run.path, 0, teacher_maps, "teacher")
+        elif pack is not None and pack.map_p == cfg.map_p and (probe := pack.probe_maps(len(self.probe_images))):
+            save_epoch_maps(self.run.path, 0, scale_per_image(probe), "teacher")
 
     # -- checkpoints -------------------------------------------------------
     def save_checkpoint(self, epoch: int) -> None:
@@ -199,7 +239,7 @@ class Trainer:
         # per-epoch seeds make shuffling and augmentation independent of where a run resumed
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        loader = DataLoader(self.data.train, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+        loader = DataLoader(WithIndex(self.data.train), batch_size=cfg.batch_size, shuffle=True, generator=gen,
                             num_workers=cfg.num_workers, drop_last=False)
         steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader), cfg.max_steps_per_epoch)
         lr = lr_at(cfg, epoch - 1)
@@ -212,11 +252,11 @@ class Trainer:
         backward = (lambda loss: self.scaler.scale(loss).backward()) if self.scaler.is_enabled() else (lambda loss: loss.backward())
         start = time.perf_counter()
         last_report = 0.0
-        for step, (x, y) in enumerate(loader, 1):
+        for step, (x, y, index) in enumerate(loader, 1):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast:
-                logits, losses = self.method.train_step(x, y, epoch, backward)
+                logits, losses = self.method.train_step(x, y, epoch, backward, index)
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             if bad:
                 raise Diverged(f"loss {bad[0]!r} became {losses[bad[0]]} in epoch {epoch}, step {step}")

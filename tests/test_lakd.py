@@ -40,11 +40,11 @@ def module_params(m: LAKD, k: int) -> set[str]:
 
 
 def per_module_losses(m: LAKD, x, y, epoch=1):
-    t_feats, t_logits = m.teacher_outputs(x)
+    teacher = m.teacher_outputs(x)
     h, out = x, []
     for k in range(len(m.modules_blocks)):
         s = m.run_module(k, h)
-        _, losses = m.module_loss(k, s, t_feats, t_logits, y, epoch)
+        _, losses = m.module_loss(k, s, teacher, y, epoch)
         out.append(sum(losses.values()))
         h = s.detach() if m.decoupled(epoch) else s
     return out

@@ -30,8 +30,11 @@ class AT(Method):
     def validate(self):
         check_params(self.params, positive=("p",), non_negative=("ce_weight", "feat_weight"))
 
-    def forward_train(self, x, y, epoch):
-        t_feats, _ = self.teacher_outputs(x)
+    def teacher_needs(self):
+        return {"feats"}
+
+    def forward_train(self, x, y, epoch, index=None):
+        t_feats = self.teacher_outputs(x, index).feats
         s_feats, logits = self.student.forward_stages(x)
         pairs = min(len(s_feats), len(t_feats))
         p = self.params

@@ -38,8 +38,11 @@ class DKD(Method):
             return 1.0
         return min(epoch / self.params.warmup_epochs, 1.0)
 
-    def forward_train(self, x, y, epoch):
-        _, t_logits = self.teacher_outputs(x)
+    def teacher_needs(self):
+        return {"logits"}
+
+    def forward_train(self, x, y, epoch, index=None):
+        t_logits = self.teacher_outputs(x, index).logits
         logits = self.student(x)
         p = self.params
         return logits, {"ce": p.ce_weight * F.cross_entropy(logits, y),

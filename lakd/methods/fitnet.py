@@ -44,24 +44,28 @@ class FitNet(Method):
     Params = FitNetParams
     needs_teacher = True
 
-    def __init__(self, student, teacher, params=None, *, epochs: int = 1):
-        super().__init__(student, teacher, params, epochs=epochs)
+    def __init__(self, student, teacher, params=None, *, epochs: int = 1, pack=None):
+        super().__init__(student, teacher, params, epochs=epochs, pack=pack)
         stage = self.params.hint_stage
         s_channels = stage_channels(student)[stage]
-        t_channels = stage_channels(teacher)[stage]
+        t_channels = self.teacher_stage_shapes()[stage][0]
         self.regressor = nn.Sequential(nn.Conv2d(s_channels, t_channels, 1, bias=False),
                                        nn.BatchNorm2d(t_channels), nn.ReLU(inplace=True))
 
     def validate(self):
         check_params(self.params, non_negative=("ce_weight", "feat_weight"))
         stage = self.params.hint_stage
-        stages = min(self.student.num_stages, self.teacher.num_stages)
+        teacher_stages = len(self.teacher_stage_shapes())
+        stages = min(self.student.num_stages, teacher_stages)
         if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < stages:
             raise MethodError(f"hint_stage must be an integer from 0 to {stages - 1} (student has "
-                              f"{self.student.num_stages} stages, teacher {self.teacher.num_stages}), got {stage!r}")
+                              f"{self.student.num_stages} stages, teacher {teacher_stages}), got {stage!r}")
 
-    def forward_train(self, x, y, epoch):
-        t_feats, _ = self.teacher_outputs(x)
+    def teacher_needs(self):
+        return {"feats"}
+
+    def forward_train(self, x, y, epoch, index=None):
+        t_feats = self.teacher_outputs(x, index).feats
         s_feats, logits = self.student.forward_stages(x)
         stage = self.params.hint_stage
         hint, target = s_feats[stage], t_feats[stage]

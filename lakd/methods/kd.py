@@ -24,8 +24,11 @@ class KD(Method):
     def validate(self):
         check_params(self.params, positive=("temperature",), non_negative=("ce_weight", "kd_weight"))
 
-    def forward_train(self, x, y, epoch):
-        _, t_logits = self.teacher_outputs(x)
+    def teacher_needs(self):
+        return {"logits"}
+
+    def forward_train(self, x, y, epoch, index=None):
+        t_logits = self.teacher_outputs(x, index).logits
         logits = self.student(x)
         p = self.params
         return logits, {"ce": p.ce_weight * F.cross_entropy(logits, y),

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..maps import map_loss, ndam, smaller_grid
+from ..maps import map_loss_to_map, ndam, smaller_grid
 from ..partition import PartitionError, plan_partition
-from .base import Method, MethodError, check_params
+from .base import Method, MethodError, TeacherOutputs, check_params
 from .losses import kd_loss
 
 
@@ -114,7 +114,7 @@ class LAKD(Method):
         self._build_parts()
 
     def _build_parts(self) -> None:
-        student, teacher, p = self.student, self.teacher, self.params
+        student, p = self.student, self.params
         x = torch.zeros(1, student.in_channels, student.input_size, student.input_size)
         was = student.training
         student.eval()
@@ -125,15 +125,18 @@ class LAKD(Method):
                 for i in range(first, last + 1):
                     h = student.blocks[i](h)
                 shapes.append(tuple(h.shape[1:]))
-            t_feats, _ = teacher.forward_stages(x)
         student.train(was)
-        t_shapes = [tuple(f.shape[1:]) for f in t_feats]
+        t_shapes = self.teacher_stage_shapes()
         K = len(shapes)
         self.teacher_stage = pair_stages([s[1:] for s in shapes], [t[1:] for t in t_shapes], K == len(t_shapes))
         self.module_shapes, self.teacher_shapes = shapes, t_shapes
         self.heads = nn.ModuleList(aux_head(shapes[k][0], student.num_classes, p.head_channels, p.head_pool) for k in range(K - 1))
         self.regressors = nn.ModuleList(regressor(shapes[k][0], t_shapes[self.teacher_stage[k]][0]) for k in range(K)) \
             if p.d > 0 else None
+
+    def teacher_needs(self):
+        p = self.params
+        return {"logits"} | ({"maps"} if p.g > 0 else set()) | ({"feats"} if p.d > 0 else set())
 
     # -- schedules -------------------------------------------------------
     def ramp(self, k: int, epoch: int) -> float:
@@ -159,44 +162,44 @@ class LAKD(Method):
             h = self.student.blocks[i](h)
         return h
 
-    def module_loss(self, k, s_k, t_feats, t_logits, y, epoch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def module_loss(self, k, s_k, teacher: TeacherOutputs, y, epoch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         p = self.params
         last = k == len(self.modules_blocks) - 1
         z_k = self.student.head(s_k) if last else self.heads[k](s_k)
-        t_k = t_feats[self.teacher_stage[k]]
+        stage = self.teacher_stage[k]
         ramp = self.ramp(k, epoch)
         tag = f"m{k + 1}_"
         losses = {tag + "ce": p.a * F.cross_entropy(z_k, y)}
         if p.b > 0 and (last or p.aux_kd):
-            losses[tag + "kd"] = ramp * p.b * kd_loss(z_k, t_logits, p.temperature)
+            losses[tag + "kd"] = ramp * p.b * kd_loss(z_k, teacher.logits, p.temperature)
         if p.g > 0:
-            losses[tag + "map"] = ramp * p.g * map_loss(s_k, t_k, p.p)
+            losses[tag + "map"] = ramp * p.g * map_loss_to_map(s_k, teacher.stage_maps(p.p)[stage], p.p)
         if p.d > 0:
-            losses[tag + "feat"] = ramp * p.d * weighted_feature_loss(self.regressors[k](s_k), t_k, p.p)
+            losses[tag + "feat"] = ramp * p.d * weighted_feature_loss(self.regressors[k](s_k), teacher.feats[stage], p.p)
         return z_k, losses
 
     # -- the two execution modes ------------------------------------------
-    def forward_train(self, x, y, epoch):
+    def forward_train(self, x, y, epoch, index=None):
         """Joint mode: every module's loss in one graph (summed by the trainer, one backward)."""
-        t_feats, t_logits = self.teacher_outputs(x)
+        teacher = self.teacher_outputs(x, index)
         cut = self.decoupled(epoch)
         h, losses = x, {}
         for k in range(len(self.modules_blocks)):
             s_k = self.run_module(k, h)
-            z_k, lk = self.module_loss(k, s_k, t_feats, t_logits, y, epoch)
+            z_k, lk = self.module_loss(k, s_k, teacher, y, epoch)
             losses.update(lk)
             h = s_k.detach() if cut else s_k
         return z_k, losses
 
-    def train_step(self, x, y, epoch, backward):
+    def train_step(self, x, y, epoch, backward, index=None):
         if self.params.mode == "joint" or not self.decoupled(epoch):
-            return super().train_step(x, y, epoch, backward)
+            return super().train_step(x, y, epoch, backward, index)
         # local backward: each module's graph is freed before the next module runs
-        t_feats, t_logits = self.teacher_outputs(x)
+        teacher = self.teacher_outputs(x, index)
         h, record = x, {}
         for k in range(len(self.modules_blocks)):
             s_k = self.run_module(k, h)
-            z_k, lk = self.module_loss(k, s_k, t_feats, t_logits, y, epoch)
+            z_k, lk = self.module_loss(k, s_k, teacher, y, epoch)
             backward(sum(lk.values()))
             record.update({name: float(v.detach()) for name, v in lk.items()})
             h = s_k.detach()

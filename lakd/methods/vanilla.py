@@ -9,6 +9,6 @@ from .base import Method
 class Vanilla(Method):
     name = "vanilla"
 
-    def forward_train(self, x, y, epoch):
+    def forward_train(self, x, y, epoch, index=None):
         logits = self.student(x)
         return logits, {"ce": F.cross_entropy(logits, y)}
