@@ -34,6 +34,7 @@ RESUMABLE = ("stopped", "interrupted")
 USER_ERRORS = (ConfigError, MethodError, PartitionError, CheckpointError, DataError, RunStoreError, ValueError, TypeError)
 # choices for string settings of methods whose Params do not list them in field metadata
 KNOWN_CHOICES = {"mode": ("joint", "local")}
+PACK_PREFIX = "pack:"  # a teacher choice that names a teacher pack folder
 COLORS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B"]
 
 
@@ -48,6 +49,10 @@ def store() -> RunStore:
 
 def uploads_dir() -> Path:
     return runs_dir() / "uploads"
+
+
+def packs_dir() -> Path:
+    return runs_dir() / "packs"
 
 
 def bundled_teacher_path() -> Path:
@@ -145,6 +150,8 @@ def teacher_short(spec: str | None, plain: bool = False) -> str:
     """A short name for a teacher setting; `plain` keeps it ASCII (for picture labels)."""
     if not spec:
         return "–"
+    if spec.startswith(PACK_PREFIX):
+        return f"pack {Path(spec[len(PACK_PREFIX):]).name}"
     if spec == "bundled":
         return "bundled" if plain else t("teacher_bundled_short")
     return Path(spec).name if ("/" in spec or "\\" in spec) else spec
@@ -209,7 +216,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
             t("col_status"): status_text(state.get("status")),
             t("col_method"): cfg.get("method"),
             t("col_student"): cfg.get("student"),
-            t("col_teacher"): teacher_short(cfg.get("teacher")),
+            t("col_teacher"): run_teacher(cfg),
             t("col_data"): cfg.get("data"),
             t("col_epoch"): f"{len(metrics)}/{cfg.get('epochs')}",
             t("col_test_acc"): None if acc is None else round(100 * acc, 2),
@@ -366,8 +373,8 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
 
 
 # -- teachers -------------------------------------------------------------------
-def teacher_options() -> dict[str, str]:
-    """{teacher setting: label}: the bundled teacher, uploaded files, finished runs."""
+def teacher_options(with_packs: bool = True) -> dict[str, str]:
+    """{teacher setting: label}: the bundled teacher, uploaded files, finished runs, teacher packs."""
     from app.uploads import list_uploaded_checkpoints
 
     opts = {}
@@ -379,7 +386,54 @@ def teacher_options() -> dict[str, str]:
         if run.status().get("status") == "completed":
             acc = last_acc(run.metrics())
             opts[run.id] = t("teacher_opt_run", run=run.id, acc=pct(acc))
+    if with_packs:
+        for pack in list_packs():
+            opts[PACK_PREFIX + str(pack.path)] = t("teacher_opt_pack", name=pack.path.name,
+                                                   arch=pack.teacher_arch or "?", data=pack.manifest["made_for"]["data"])
     return opts
+
+
+def teacher_setting(choice: str | None) -> tuple[str | None, str | None]:
+    """(teacher, teacher_pack) settings for a teacher picked from `teacher_options`."""
+    if choice and choice.startswith(PACK_PREFIX):
+        return None, choice[len(PACK_PREFIX):]
+    return choice, None
+
+
+def run_teacher(cfg: dict, plain: bool = False) -> str:
+    """Short name of a run's teacher: its checkpoint, run, or teacher pack."""
+    if cfg.get("teacher_pack"):
+        return teacher_short(PACK_PREFIX + cfg["teacher_pack"], plain)
+    return teacher_short(cfg.get("teacher"), plain)
+
+
+def pack_size_figure(packs: list) -> go.Figure:
+    """Bytes per image each pack holds, beside what logits + raw features would take."""
+    names = [p.path.name for p in packs]
+    sizes = [p.size_report() for p in packs]
+    fig = go.Figure([
+        go.Bar(name=t("pack_bar_pack"), y=names, x=[s["pack_per_image"] / 1024 for s in sizes], orientation="h",
+               marker_color=COLORS[2], text=[human_bytes(s["pack_per_image"]) for s in sizes], textposition="outside"),
+        go.Bar(name=t("pack_bar_raw"), y=names, x=[s["logits_and_features_per_image"] / 1024 for s in sizes],
+               orientation="h", marker_color=COLORS[3],
+               text=[human_bytes(s["logits_and_features_per_image"]) for s in sizes], textposition="outside"),
+    ])
+    fig.update_layout(barmode="group", xaxis_title=t("pack_axis_kb"), legend=dict(orientation="h", y=-0.3))
+    return _style(fig, t("pack_size_title"), "", height=160 + 70 * len(packs))
+
+
+def list_packs() -> list:
+    """Teacher packs in the packs folder that open cleanly (a damaged one is skipped)."""
+    from lakd.pack import PackError, TeacherPack
+
+    out = []
+    if packs_dir().is_dir():
+        for path in sorted(p for p in packs_dir().iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                out.append(TeacherPack(path))
+            except PackError:
+                continue
+    return out
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -464,7 +518,8 @@ def teacher_maps_for(runs: list[Run]) -> tuple[dict | None, str | None, Path | N
         cfg = run.config()
         maps = epoch_maps(run, "teacher")
         if maps:
-            return maps, cfg.get("teacher"), teacher_checkpoint(cfg.get("teacher"), runs_dir()), cfg.get("teacher_arch")
+            spec = cfg.get("teacher") or (PACK_PREFIX + cfg["teacher_pack"] if cfg.get("teacher_pack") else None)
+            return maps, spec, teacher_checkpoint(cfg.get("teacher"), runs_dir()), cfg.get("teacher_arch")
     path = bundled_teacher_path()
     if runs and path.exists():
         cfg = runs[0].config()
@@ -654,9 +709,13 @@ def check_settings(cfg: RunConfig) -> str | None:
             import torch
             if not torch.cuda.is_available():
                 return t("err_no_cuda")
-        if cls.needs_teacher and not cfg.teacher:
+        if cls.needs_teacher and not (cfg.teacher or cfg.teacher_pack):
             return t("err_need_teacher", method=cfg.method)
         classes, channels, size, n_train = _data_shape(cfg)
+        if cls.needs_teacher and cfg.teacher_pack:
+            from lakd.trainer import open_pack
+            bundle = data_bundle(cfg.data, cfg.data_root, cfg.per_class, cfg.input_size, cfg.in_channels)
+            open_pack(cfg, bundle).check_data(bundle, cfg.augment)
         if n_train is not None and cfg.batch_size > n_train:
             return t("err_batch_too_big", batch=cfg.batch_size, n=n_train)
         from lakd.trainer import build_method

@@ -191,6 +191,51 @@ STRINGS: dict[str, dict[str, str]] = {
     "teacher_opt_upload": {"en": "Uploaded: {name}", "ja": "アップロード: {name}"},
     "teacher_opt_run": {"en": "Run {run} ({acc})", "ja": "実行 {run}（{acc}）"},
     "no_teacher_yet": {"en": "No teacher is available yet.", "ja": "利用できる教師モデルがまだありません。"},
+    "teacher_opt_pack": {"en": "Teacher pack: {name} ({arch} on {data})", "ja": "教師パック: {name}（{arch}、{data}）"},
+    "link_distill": {"en": "Go to the Distill page", "ja": "蒸留のページへ"},
+    # -- teacher packs ----------------------------------------------------------------
+    "pack_title": {"en": "Teacher packs: distill without the teacher in the loop",
+                   "ja": "教師パック: 教師モデルを動かさずに蒸留する"},
+    "pack_text": {"en": "A pack runs the teacher **once** over the training images and keeps only what distillation "
+                        "reads: its answers (logits) and its coarse activation maps. Runs from a pack skip the "
+                        "teacher's computation at every step, and the pack can be shared where the teacher's weights "
+                        "cannot. A pack serves KD, DKD and LAKD; AT, FitNet and LAKD's hybrid term need a pack with "
+                        "raw features. Augmentation is off with a pack (the teacher saw each image once).",
+                  "ja": "パックは教師モデルを学習画像に対して**一度だけ**実行し、蒸留が読むもの、つまり出力（ロジット）と"
+                        "粗い活性化マップだけを保存します。パックからの実行では毎ステップの教師の計算が不要になり、"
+                        "教師の重みを渡せない相手にもパックなら渡せます。パックで使える手法は KD、DKD、LAKD です。"
+                        "AT、FitNet、LAKD のハイブリッド項には特徴量入りのパックが必要です。パック使用時はデータ拡張を"
+                        "使いません（教師は各画像を一度だけ見ています）。"},
+    "pack_features_label": {"en": "Also keep raw features", "ja": "生の特徴量も保存する"},
+    "pack_features_help": {"en": "Needed by AT, FitNet and LAKD's hybrid term; about 20 times larger.",
+                           "ja": "AT、FitNet、LAKD のハイブリッド項に必要です。サイズは約 20 倍になります。"},
+    "pack_dtype_label": {"en": "Precision", "ja": "精度（数値型）"},
+    "pack_dtype_help": {"en": "float32 gives exactly the live teacher's results; float16 halves the size.",
+                        "ja": "float32 なら教師を直接使う場合と同じ結果になります。float16 はサイズが半分です。"},
+    "pack_name_label": {"en": "Pack name (optional)", "ja": "パック名（任意）"},
+    "pack_make_button": {"en": "Make the pack", "ja": "パックを作成"},
+    "pack_making": {"en": "Running the teacher over the training images…", "ja": "学習画像に教師モデルを実行しています…"},
+    "pack_failed": {"en": "The pack was not made: {error}", "ja": "パックを作成できませんでした: {error}"},
+    "pack_made": {"en": "Pack `{name}` is ready; it is now the teacher on the Distill page.",
+                  "ja": "パック `{name}` を作成しました。蒸留ページの教師に設定済みです。"},
+    "pack_none": {"en": "No teacher pack yet (packs are kept in `{path}`).",
+                  "ja": "教師パックはまだありません（保存先: `{path}`）。"},
+    "pack_use_hint": {"en": "Pick a pack as the teacher on the Distill page.", "ja": "蒸留ページで教師としてパックを選べます。"},
+    "pack_size_title": {"en": "Bytes per image: the pack vs the teacher's raw features",
+                        "ja": "画像 1 枚あたりのサイズ: パックと教師の生の特徴量"},
+    "pack_bar_pack": {"en": "this pack", "ja": "このパック"},
+    "pack_bar_raw": {"en": "logits + raw features", "ja": "ロジット + 生の特徴量"},
+    "pack_axis_kb": {"en": "KB per image", "ja": "画像 1 枚あたり KB"},
+    "col_pack": {"en": "pack", "ja": "パック"},
+    "col_pack_teacher_acc": {"en": "teacher accuracy", "ja": "教師の精度"},
+    "col_pack_holds": {"en": "holds", "ja": "内容"},
+    "col_pack_per_image": {"en": "per image", "ja": "1 枚あたり"},
+    "col_raw_per_image": {"en": "with raw features instead", "ja": "生の特徴量なら"},
+    "col_on_disk": {"en": "on disk", "ja": "ディスク上"},
+    "pack_chosen_caption": {"en": "A teacher pack: the teacher is not run during training; augmentation is off.",
+                            "ja": "教師パック: 学習中に教師モデルは実行されません。データ拡張はオフです。"},
+    "augment_pack_help": {"en": "Off with a teacher pack: the pack holds the teacher's outputs for the un-augmented images.",
+                          "ja": "教師パック使用時はオフです。パックには拡張前の画像に対する教師の出力しかありません。"},
     # -- distill -----------------------------------------------------------------------
     "distill_title": {"en": "Distill", "ja": "蒸留"},
     "distill_intro": {"en": "Pick a teacher, a student and a method; check the settings and launch. Every run "

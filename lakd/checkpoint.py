@@ -19,10 +19,8 @@ class CheckpointError(ValueError):
     pass
 
 
-def file_sha256(path: Path | None) -> str | None:
+def file_sha256(path: Path) -> str:
     """Identifies a teacher file in a pack's manifest without shipping the file."""
-    if path is None:
-        return None
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

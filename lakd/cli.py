@@ -238,7 +238,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_teacher_pack(args: argparse.Namespace) -> int:
     """Run a teacher once over a data set and write its logits and maps (see lakd/pack.py)."""
-    from .pack import make_pack
+    from .pack import make_pack, teacher_identity
     from .trainer import load_data_for, pick_device, resolve_teacher, teacher_file
 
     cfg = RunConfig(teacher=args.teacher, teacher_arch=args.teacher_arch, data=args.data, data_root=args.data_root,
@@ -250,10 +250,9 @@ def cmd_teacher_pack(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         bar({"epoch": 1, "epochs": 1, "step": done, "steps": total, "loss": 0.0, "images_per_s": 0.0})
 
-    from .checkpoint import file_sha256
     path = make_pack(teacher, data, args.out, map_p=args.map_p, features=args.features, dtype=args.dtype,
                      batch_size=args.batch_size, device=pick_device(args.device), overwrite=args.overwrite,
-                     teacher_info={"source": args.teacher, "sha256": file_sha256(teacher_file(args.teacher, args.runs_dir))},
+                     teacher_info=teacher_identity(args.teacher, teacher_file(args.teacher, args.runs_dir)),
                      progress=progress)
     bar.close()
     from .pack import TeacherPack

@@ -51,22 +51,28 @@ class PackError(ValueError):
 
 # -- fingerprints ---------------------------------------------------------------
 def _hash_source(h, ds: Dataset) -> str:
-    """Feed what determines the images of `ds` into `h`; returns a short kind label.
+    """Feed what determines the images of `ds`, in order, into `h`; returns a short kind label.
 
     In-memory sets hash their pixels and labels; file folders hash each file's relative
     path, class and size (reading every byte of a big folder at every start would cost
-    more than the pack saves)."""
-    if isinstance(ds, Subset):
-        h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
-        return _hash_source(h, ds.dataset)
+    more than the pack saves). A subset is hashed as the items it selects, so "the first
+    300 per class" of a 300-per-class set is the set itself."""
+    indices = None
+    while isinstance(ds, Subset):
+        picked = np.asarray(ds.indices, dtype=np.int64)
+        indices = picked if indices is None else picked[indices]
+        ds = ds.dataset
     if isinstance(ds, ArrayImageDataset):
-        h.update(ds.images.contiguous().numpy().tobytes())
-        h.update(ds.labels.numpy().astype(np.int64).tobytes())
+        images, labels = ds.images, ds.labels
+        if indices is not None:
+            images, labels = images[torch.from_numpy(indices)], labels[torch.from_numpy(indices)]
+        h.update(images.contiguous().numpy().tobytes())
+        h.update(labels.numpy().astype(np.int64).tobytes())
         return "pixels"
-    samples = getattr(ds, "samples", None)
-    root = getattr(ds, "root", None)
+    samples, root = getattr(ds, "samples", None), getattr(ds, "root", None)
     if samples is not None and root is not None:
-        for path, label in samples:
+        for i in (indices.tolist() if indices is not None else range(len(samples))):
+            path, label = samples[i]
             h.update(f"{os.path.relpath(path, root)}\0{label}\0{os.path.getsize(path)}\n".encode())
         return "files"
     raise PackError(f"cannot fingerprint a data set of type {type(ds).__name__}")
@@ -107,6 +113,13 @@ def fingerprint_differences(made_for: dict, current: dict) -> list[str]:
         else:
             out.append(f"{label}: pack {a!r}, this run {b!r}")
     return out
+
+
+def teacher_identity(spec: str, path: Path) -> dict:
+    """How a pack names its teacher: the setting, the file's hash and size (never the weights)."""
+    from .checkpoint import file_sha256
+
+    return {"source": spec, "sha256": file_sha256(path), "file_bytes": Path(path).stat().st_size}
 
 
 # -- writing --------------------------------------------------------------------
@@ -177,7 +190,8 @@ def make_pack(teacher, bundle: DataBundle, out: str | Path, *, map_p: float = 2.
                      "raw_features": feature_bytes(stage_shapes, itemsize)}
         manifest = {
             "format": PACK_FORMAT, "version": PACK_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "teacher": {**(teacher_info or {}), "arch": getattr(teacher, "arch", None), "test_acc": test_acc},
+            "teacher": {**(teacher_info or {}), "arch": getattr(teacher, "arch", None), "test_acc": test_acc,
+                        "parameters": sum(p.numel() for p in teacher.parameters())},
             "made_for": data_fingerprint(bundle),
             "map_p": float(map_p), "dtype": dtype, "features": bool(features), "images": n,
             "num_classes": bundle.num_classes,

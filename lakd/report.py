@@ -69,7 +69,16 @@ def summarize_run(run: Run, runs_root: str | Path | None = None, *, data: DataBu
         "test_images": len(data.test), "created": time.time(),
     }
     tpath = teacher_checkpoint(cfg.teacher, runs_root)
-    if tpath is not None:
+    if cfg.teacher_pack and Path(cfg.teacher_pack, "manifest.json").exists():
+        # a pack carries what its maker measured; the teacher's weights (and so its latency) stay home
+        from .pack import TeacherPack
+
+        made = TeacherPack(cfg.teacher_pack).manifest["teacher"]
+        out.update(teacher_arch=made.get("arch"), teacher_acc=made.get("test_acc"), teacher_params=made.get("parameters"),
+                   teacher_bytes=made.get("file_bytes"))
+        if out["teacher_acc"]:
+            out["accuracy_kept"] = out["student_acc"] / out["teacher_acc"]
+    elif tpath is not None:
         teacher = load_model(tpath, arch=cfg.teacher_arch, num_classes=data.num_classes,
                              in_channels=data.in_channels, input_size=data.input_size)
         out.update(teacher_arch=teacher.arch, teacher_path=str(tpath), teacher_acc=evaluate_model(teacher, data.test),

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.common import (checkpoint_accuracy, epoch_maps, evaluated, last_acc, finished_runs, gradcam_for, overlay_accuracy_figure, pct, probe_for, safe_runs,
-                        short_run, teacher_maps_for, teacher_short)
+                        run_teacher, short_run, teacher_maps_for, teacher_short)
 from app.i18n import t
 from lakd.report import display_image, figure_png, map_agreement, map_grid
 
@@ -88,7 +88,7 @@ table = []
 for run in chosen:
     cfg, rows_m = cfgs[run.id], run.metrics()
     row = {t("col_run"): short_run(run.id), t("col_method"): cfg["method"], t("col_student"): cfg["student"],
-           t("col_teacher"): teacher_short(cfg.get("teacher")), t("col_epoch"): f"{len(rows_m)}/{cfg['epochs']}",
+           t("col_teacher"): run_teacher(cfg), t("col_epoch"): f"{len(rows_m)}/{cfg['epochs']}",
            t("col_test_acc"): pct(last_acc(rows_m), 2),
            t("col_best_acc"): pct(max((r["test_acc"] for r in evaluated(rows_m)), default=None), 2),
            t("col_minutes"): round(sum(r.get("seconds", 0) + r.get("eval_seconds", 0) for r in rows_m) / 60, 2)}

@@ -4,7 +4,7 @@ import streamlit as st
 from app.common import (KEEP, bundled_teacher_spec, check_settings, default_method, has_partition, method_description,
                         method_label, method_partition_widget,
                         method_param_widgets, model_choices, page_link, partition_figure, pref, queue, student_model,
-                        teacher_options, uploads_dir)
+                        teacher_options, teacher_setting, uploads_dir)
 from app.i18n import t
 from app.uploads import UploadError, extract_zip
 from lakd.config import RunConfig
@@ -37,6 +37,9 @@ with left:
     else:
         teacher = None
         st.caption(t("method_no_teacher"))
+    teacher, teacher_pack = teacher_setting(teacher)
+    if teacher_pack:
+        st.caption(t("pack_chosen_caption"))
 with right:
     archs = model_choices()
     student = st.selectbox(t("label_student"), archs, key=pref("p_student", "resnet8", archs), **KEEP)
@@ -120,7 +123,8 @@ with st.expander(t("advanced")):
     schedule = b2.selectbox(t("label_schedule"), schedules, key=pref("p_schedule", "cosine", schedules), **KEEP)
     weight_decay = b3.number_input(t("label_wd"), min_value=0.0, step=1e-4, format="%g", key=pref("p_wd", 5e-4),
                                    **KEEP)
-    augment = st.checkbox(t("label_augment"), key=pref("p_augment", False), **KEEP)
+    augment = st.checkbox(t("label_augment"), key=pref("p_augment", False), disabled=bool(teacher_pack),
+                          help=t("augment_pack_help") if teacher_pack else None, **KEEP) and not teacher_pack
     if data == "imagefolder":
         i1, i2 = st.columns(2)
         input_size = i1.number_input(t("label_input_size"), min_value=8, step=8, key=pref("p_input_size", 64), **KEEP)
@@ -130,7 +134,7 @@ with st.expander(t("advanced")):
         input_size, in_channels = 32, 3
     name = st.text_input(t("label_name"), key=pref("p_name", ""), **KEEP).strip() or None
 
-cfg = RunConfig(method=method, student=student, teacher=teacher if needs_teacher else None, data=data, data_root=root,
+cfg = RunConfig(method=method, student=student, teacher=teacher, teacher_pack=teacher_pack, data=data, data_root=root,
                 per_class=int(per_class) or None, input_size=int(input_size), in_channels=int(in_channels),
                 augment=bool(augment), epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                 weight_decay=float(weight_decay), schedule=schedule, seed=int(seed), device=device,

@@ -52,7 +52,7 @@ archs = model_choices()
 student = c2.selectbox(t("label_student"), archs, key=pref("p_ex_student", "resnet8", archs), **KEEP)
 teacher = None
 if METHODS[method].needs_teacher:
-    teachers = teacher_options()
+    teachers = teacher_options(with_packs=False)  # a sweep changes the data, which a pack is bound to
     if teachers:
         specs = list(teachers)
         teacher = c3.selectbox(t("label_teacher"), specs, format_func=teachers.get,

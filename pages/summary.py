@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.common import (data_bundle, epoch_maps, finished_runs, human_bytes, human_count, pct, probe_for, runs_dir,
-                        safe_runs, short_run, store, teacher_short)
+                        run_teacher, safe_runs, short_run, store)
 from app.i18n import lang, t
 from lakd import report
 from lakd.checkpoint import load_model
@@ -47,7 +47,7 @@ if not runs:
     st.info(t("summary_none"))
     st.stop()
 ids = [r.id for r in runs]
-with_teacher = [r.id for r in runs if r.config().get("teacher")]
+with_teacher = [r.id for r in runs if r.config().get("teacher") or r.config().get("teacher_pack")]
 if st.session_state.get("sum_run") not in ids:
     demo = st.session_state.get("demo_run")
     st.session_state["sum_run"] = demo if demo in ids else (with_teacher or ids)[0]
@@ -118,7 +118,7 @@ curve_png = report.figure_png(report.accuracy_figure(run.metrics(), s["teacher_a
 # -- the one-page report ------------------------------------------------------------
 st.subheader(t("summary_share_title"))
 settings = {t("set_run"): run.id, t("set_method"): cfg["method"], t("set_params"): effective_params(cfg) or "–",
-            t("set_student"): cfg["student"], t("set_teacher"): teacher_short(cfg.get("teacher")),
+            t("set_student"): cfg["student"], t("set_teacher"): run_teacher(cfg),
             t("set_data"): f"{cfg['data']} ({s['test_images']} {t('test_images')})", t("set_epochs"): cfg["epochs"],
             t("set_seed"): cfg["seed"], t("set_command"): report.reproduce_command(cfg)}
 kpis = [(t("kpi_kept"), pct(s["accuracy_kept"], 1) if has_teacher else "–"), (t("kpi_student_acc"), pct(s["student_acc"])),

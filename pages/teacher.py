@@ -1,10 +1,13 @@
-"""Teacher: the bundled teacher, an uploaded checkpoint, or a quick teacher trained here."""
+"""Teacher: the bundled teacher, an uploaded checkpoint, a quick teacher trained here, or a
+teacher pack (the teacher's outputs saved once, so runs need neither its weights nor its time)."""
 from pathlib import Path
 
 import streamlit as st
 
-from app.common import (KEEP, bundled_teacher_path, check_settings, checkpoint_accuracy, model_card,
-                        model_choices, model_from_file, page_link, pref, queue, uploads_dir)
+from app.common import (KEEP, PACK_PREFIX, bundled_teacher_path, bundled_teacher_spec, check_settings,
+                        checkpoint_accuracy, data_bundle, human_bytes, list_packs, model_card, model_choices,
+                        model_from_file, pack_size_figure, packs_dir, page_link, pct, pref, queue, runs_dir,
+                        teacher_options, uploads_dir)
 from app.i18n import t
 from app.uploads import UploadError, list_uploaded_checkpoints, save_checkpoint_upload
 from lakd.checkpoint import CheckpointError
@@ -88,3 +91,68 @@ if st.button(t("teacher_train_button"), icon=":material/play_arrow:", key="train
         run = queue(cfg)
         st.success(t("teacher_train_queued", run=run.id))
         page_link("runs", t("link_runs"), icon=":material/monitoring:")
+
+
+# -- teacher packs --------------------------------------------------------------------
+st.subheader(t("pack_title"))
+st.markdown(t("pack_text"))
+teachers = teacher_options(with_packs=False)
+if teachers:
+    specs = list(teachers)
+    k1, k2 = st.columns(2)
+    pack_teacher = k1.selectbox(t("label_teacher"), specs, format_func=teachers.get,
+                                key=pref("p_pack_teacher", bundled_teacher_spec() if bundled_teacher_spec() in specs
+                                         else specs[0], specs), **KEEP)
+    pack_datas = ["sample", "fmnist-mini", "fashion-mnist"]
+    pack_data = k2.selectbox(t("label_data"), pack_datas, key=pref("p_pack_data", "sample", pack_datas), **KEEP)
+    k3, k4, k5 = st.columns(3)
+    pack_features = k3.checkbox(t("pack_features_label"), key=pref("p_pack_features", False),
+                                help=t("pack_features_help"), **KEEP)
+    dtypes = ["float32", "float16"]
+    pack_dtype = k4.selectbox(t("pack_dtype_label"), dtypes, key=pref("p_pack_dtype", "float32", dtypes),
+                              help=t("pack_dtype_help"), **KEEP)
+    pack_name = k5.text_input(t("pack_name_label"), key=pref("p_pack_name", ""), **KEEP).strip()
+    if st.button(t("pack_make_button"), icon=":material/inventory_2:", key="make_pack"):
+        from lakd.pack import PackError, make_pack, teacher_identity
+        from lakd.runs import safe_name
+        from lakd.trainer import resolve_teacher, teacher_file
+
+        name = safe_name(pack_name or f"{pack_data}-{Path(pack_teacher).stem}" + ("-features" if pack_features else ""))
+        bar = st.progress(0.0, text=t("pack_making"))
+        try:
+            bundle = data_bundle(pack_data)
+            cfg = RunConfig(teacher=pack_teacher, data=pack_data)
+            teacher = resolve_teacher(cfg, bundle, runs_dir())
+            made = make_pack(teacher, bundle, packs_dir() / name, features=pack_features, dtype=pack_dtype,
+                             teacher_info=teacher_identity(pack_teacher, teacher_file(pack_teacher, runs_dir())),
+                             progress=lambda done, total: bar.progress(done / total, text=t("pack_making")))
+        except (PackError, ValueError, OSError) as e:
+            bar.empty()
+            st.error(t("pack_failed", error=str(e)))
+        else:
+            bar.empty()
+            st.success(t("pack_made", name=made.name))
+            st.session_state["p_teacher"] = PACK_PREFIX + str(made)
+else:
+    st.warning(t("no_teacher_yet"))
+
+packs = list_packs()
+if packs:
+    import pandas as pd
+
+    rows = []
+    for pack in packs:
+        size, m = pack.size_report(), pack.manifest
+        rows.append({t("col_pack"): pack.path.name, t("col_teacher"): pack.teacher_arch or "–",
+                     t("col_pack_teacher_acc"): pct(m["teacher"].get("test_acc")),
+                     t("col_data"): f"{m['made_for']['data']} ({size['images']})",
+                     t("col_pack_holds"): ", ".join(sorted(pack.holds)),
+                     t("col_pack_per_image"): human_bytes(size["pack_per_image"]),
+                     t("col_raw_per_image"): human_bytes(size["logits_and_features_per_image"]),
+                     t("col_on_disk"): human_bytes(size["on_disk_bytes"])})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.plotly_chart(pack_size_figure(packs), key="pack_sizes", theme=None, config={"displayModeBar": False})
+    st.caption(t("pack_use_hint"))
+    page_link("distill", t("link_distill"), icon=":material/science:")
+else:
+    st.caption(t("pack_none", path=str(packs_dir())))

@@ -463,3 +463,35 @@ def test_zip_extracts_and_finds_the_data_root(tmp_path):
 
     root = extract_zip(make_zip({"pets/train/cat/1.png": b"1", "pets/val/cat/2.png": b"2"}), "my pets.zip", tmp_path)
     assert root == tmp_path / "my-pets" / "pets" and (root / "train" / "cat" / "1.png").read_bytes() == b"1"
+
+
+def test_teacher_pack_is_made_shown_and_used_as_a_teacher(env):
+    at = app("teacher")
+    at.text_input(key="p_pack_name").set_value("demo-pack")
+    at.button(key="make_pack").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    pack = env["runs"] / "packs" / "demo-pack"
+    assert (pack / "manifest.json").exists() and (pack / "map0.npy").exists()
+    table = at.dataframe[-1].value
+    row = table[table["pack"] == "demo-pack"].iloc[0]
+    assert (row["per image"], row["with raw features instead"]) == ("5.3 KB", "112.0 KB")  # resnet20 on 32x32
+    assert any(c.proto.spec and "Bytes per image" in c.proto.spec for c in at.get("plotly_chart"))
+
+    at = app("distill")
+    at.selectbox(key="p_method").set_value("kd").run()
+    at.selectbox(key="p_teacher").set_value(f"pack:{pack}").run()
+    assert at.checkbox(key="p_augment").disabled
+    at.number_input(key="p_epochs").set_value(1)
+    at.number_input(key="p_batch").set_value(16)
+    at.number_input(key="p_max_steps").set_value(1)
+    at.number_input(key="p_per_class").set_value(5).run()
+    at.button(key="launch").click().run()
+    assert any("made for other data" in e.value and "training images: pack 3000, this run 50" in e.value
+               for e in at.error), [e.value for e in at.error]
+    before = run_ids(env["runs"])
+    at.number_input(key="p_per_class").set_value(0).run()
+    at.button(key="launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    (new,) = run_ids(env["runs"]) - before
+    cfg = RunStore(env["runs"]).get(new).config()
+    assert (cfg["teacher"], cfg["teacher_pack"], cfg["augment"]) == (None, str(pack), False)
