@@ -131,22 +131,78 @@ def protocol_runs(runs_dir: Path, jobs: list[tuple[str, str, dict, int]], out: P
         return list(pool.map(one, jobs))
 
 
-def timing(methods, epochs: int = 3) -> list[dict]:
-    """Seconds per epoch of each method alone on the machine (all cores), protocol settings."""
+def timing(methods, epochs: int = 3, variants: dict[str, dict] | None = None) -> list[dict]:
+    """Seconds per epoch of each method alone on the machine (all cores), protocol settings.
+    `variants` ({label: settings}) times other settings instead, e.g. a teacher pack."""
     import tempfile
 
+    variants = variants or {m: {"method": m} for m in methods}
     out = []
     with tempfile.TemporaryDirectory() as d:
-        for method in methods:
-            cfg = RunConfig(**{**PROTOCOL, "method": method, "epochs": epochs, "eval_every": 10**6,
-                               "teacher": None if method == "vanilla" else "bundled"})
+        for label, settings in variants.items():
+            teacher = None if settings["method"] == "vanilla" or settings.get("teacher_pack") else "bundled"
+            cfg = RunConfig(**{**PROTOCOL, "epochs": epochs, "eval_every": 10**6, "teacher": teacher, **settings})
             run = api.create_run(cfg, d)
             run_in_subprocess(run)
             rows = run.metrics()
-            out.append({"method": method, "median_epoch_s": statistics.median(r["seconds"] for r in rows),
+            if not rows:
+                raise RuntimeError(f"{label}: the run failed: {run.status().get('message')}")
+            out.append({"label": label, "method": cfg.method, "median_epoch_s": statistics.median(r["seconds"] for r in rows),
                         "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
             print(json.dumps(out[-1]), flush=True)
     return out
+
+
+def pack_bytes_table(teachers=("resnet20", "resnet32x4"), size: int = 32, classes: int = 10) -> list[dict]:
+    """Bytes per image of logits + maps vs logits + raw features, from each teacher's stage
+    shapes on a size x size input (what `make_pack` writes, float32 and float16)."""
+    from .models import build_model
+    from .pack import feature_bytes, map_bytes
+
+    rows = []
+    for arch in teachers:
+        net = build_model(arch, num_classes=classes, in_channels=3, input_size=size).eval()
+        with torch.no_grad():
+            feats, _ = net.forward_stages(torch.zeros(1, 3, size, size))
+        shapes = [tuple(f.shape[1:]) for f in feats]
+        for dtype, itemsize in (("float32", 4), ("float16", 2)):
+            pack = classes * itemsize + map_bytes(shapes, itemsize)
+            raw = classes * itemsize + feature_bytes(shapes, itemsize)
+            rows.append({"teacher": arch, "dtype": dtype, "stages": [list(s) for s in shapes],
+                         "logits_maps_bytes": pack, "logits_features_bytes": raw, "ratio": raw / pack})
+    return rows
+
+
+def pack_benchmark(runs_dir: Path, epochs: int = 3) -> dict:
+    """FMNIST-mini: make the bundled teacher's pack once, then time KD and LAKD with the live
+    teacher and with the pack, beside vanilla."""
+    from .checkpoint import load_model
+    from .data import load_data
+    from .pack import TeacherPack, make_pack, teacher_identity
+    from .trainer import bundled_teacher_path
+
+    out = Path(runs_dir) / "packs" / "fmnist-mini-resnet20"
+    if not (out / "manifest.json").exists():
+        data = load_data("fmnist-mini")
+        t0 = time.perf_counter()
+        make_pack(load_model(bundled_teacher_path()), data, out, overwrite=True,
+                  teacher_info=teacher_identity("bundled", bundled_teacher_path()))
+        print(json.dumps({"pack_made_s": round(time.perf_counter() - t0, 2), "pack": str(out)}), flush=True)
+    size = TeacherPack(out).size_report()
+    print(json.dumps({"pack_size": size}), flush=True)
+    variants = {"vanilla": {"method": "vanilla"},
+                "KD, live teacher": {"method": "kd"}, "KD, teacher pack": {"method": "kd", "teacher_pack": str(out)},
+                "LAKD, live teacher": {"method": "lakd"}, "LAKD, teacher pack": {"method": "lakd", "teacher_pack": str(out)}}
+    times = timing([], epochs, variants)
+    base = times[0]["median_epoch_s"]
+    print("\n| FMNIST-mini, resnet8 student | s/epoch | x vanilla |\n|---|---|---|")
+    for r in times:
+        print(f"| {r['label']} | {r['median_epoch_s']:.2f} | {r['median_epoch_s'] / base:.2f} |")
+    sizes = pack_bytes_table()
+    print("\n| teacher (32x32 input) | dtype | logits + maps B/image | logits + raw features B/image | ratio |\n|---|---|---|---|---|")
+    for r in sizes:
+        print(f"| {r['teacher']} | {r['dtype']} | {r['logits_maps_bytes']:,} | {r['logits_features_bytes']:,} | {r['ratio']:.1f}x |")
+    return {"times": times, "sizes": sizes, "pack": size}
 
 
 def table(results: list[dict], labels: list[str]) -> str:
@@ -260,7 +316,7 @@ def main(argv: list[str]) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m lakd bench", allow_abbrev=False)
-    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead", "timing"])
+    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead", "timing", "pack"])
     p.add_argument("--parallel", type=int, default=1, help="runs at once (accuracy only; time with `timing`)")
     p.add_argument("--batch", type=int, default=256, help="memory: batch size")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -298,6 +354,8 @@ def main(argv: list[str]) -> int:
             print(f"| {label} | {r['peak_saved_mb']:.0f} | {r['peak_saved_mb'] / base:.2f} | {r['step_s']:.1f} |", flush=True)
     elif a.name == "timing":
         timing(a.methods)
+    elif a.name == "pack":
+        pack_benchmark(runs_dir)
     elif a.name == "overhead":
         print(json.dumps(overhead(), indent=2))
     return 0

@@ -166,3 +166,15 @@ def test_cli_makes_a_pack_and_distills_from_it(tmp_path, runs_dir, capsys):
     assert cli_main(["distill", "--method", "kd", "--teacher-pack", str(out), "--per-class", "11",
                      "--runs-dir", str(runs_dir), "--no-progress"]) == 2
     assert "made for other data" in capsys.readouterr().err
+
+
+def test_bytes_per_image_of_packs_vs_raw_features():
+    from lakd.bench import pack_bytes_table
+
+    rows = {(r["teacher"], r["dtype"]): r for r in pack_bytes_table()}
+    # resnet20: maps 32*32 + 16*16 + 8*8 = 1,344 values; features 16*1024 + 32*256 + 64*64 = 28,672 values
+    assert rows["resnet20", "float32"]["logits_maps_bytes"] == (10 + 1344) * 4
+    assert rows["resnet20", "float32"]["logits_features_bytes"] == (10 + 28672) * 4
+    # resnet32x4 has 4x the channels: the same maps, 4x the features
+    assert rows["resnet32x4", "float16"]["logits_features_bytes"] == (10 + 4 * 28672) * 2
+    assert rows["resnet32x4", "float32"]["ratio"] > 80
