@@ -136,6 +136,32 @@ if teachers:
 else:
     st.warning(t("no_teacher_yet"))
 
+pack_zip = st.file_uploader(t("pack_upload_label"), type=["zip"], key="pack_upload", help=t("pack_upload_help"))
+if pack_zip is not None and st.session_state.get("pack_upload_done") != pack_zip.file_id:
+    import shutil
+
+    from app.uploads import UploadError, extract_zip
+    from lakd.pack import PackError, TeacherPack
+
+    try:
+        folder = extract_zip(pack_zip.getvalue(), pack_zip.name, packs_dir())
+    except UploadError as e:
+        st.error(str(e))
+    else:
+        inner = [d for d in folder.iterdir() if d.is_dir()]
+        if not (folder / "manifest.json").exists() and len(inner) == 1:  # a zip of the pack folder itself
+            inner[0].rename(folder.with_name(f".{folder.name}.inner"))
+            folder.rmdir()
+            folder.with_name(f".{folder.name}.inner").rename(folder)
+        try:
+            TeacherPack(folder)
+        except PackError as e:
+            shutil.rmtree(folder, ignore_errors=True)  # keep only packs that open, so every listed pack works
+            st.error(str(e))
+        else:
+            st.session_state["pack_upload_done"] = pack_zip.file_id
+            st.success(t("pack_uploaded", name=folder.name))
+
 packs = list_packs()
 if packs:
     import pandas as pd

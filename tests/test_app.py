@@ -495,3 +495,28 @@ def test_teacher_pack_is_made_shown_and_used_as_a_teacher(env):
     (new,) = run_ids(env["runs"]) - before
     cfg = RunStore(env["runs"]).get(new).config()
     assert (cfg["teacher"], cfg["teacher_pack"], cfg["augment"]) == (None, str(pack), False)
+
+
+def test_a_zipped_pack_can_be_uploaded_and_a_broken_one_is_refused(env, tmp_path):
+    from lakd.checkpoint import load_model
+    from lakd.data import load_data
+    from lakd.pack import make_pack
+
+    pack = make_pack(load_model(env["teacher"]), load_data("sample", per_class=5), tmp_path / "vendor-pack")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for f in pack.iterdir():
+            z.write(f, f"vendor-pack/{f.name}")
+    at = app("teacher")
+    at.file_uploader(key="pack_upload").set_value(("vendor-pack.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert (env["runs"] / "packs" / "vendor-pack" / "manifest.json").exists()
+    assert "vendor-pack" in set(at.dataframe[-1].value["pack"])
+
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as z:
+        z.writestr("junk/readme.txt", "not a pack")
+    at = app("teacher")
+    at.file_uploader(key="pack_upload").set_value(("junk.zip", broken.getvalue(), "application/zip")).run()
+    assert any("is not a teacher pack" in e.value for e in at.error)
+    assert not (env["runs"] / "packs" / "junk").exists()
