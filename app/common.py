@@ -418,8 +418,11 @@ def pack_size_figure(packs: list) -> go.Figure:
                orientation="h", marker_color=COLORS[3],
                text=[human_bytes(s["logits_and_features_per_image"]) for s in sizes], textposition="outside"),
     ])
-    fig.update_layout(barmode="group", xaxis_title=t("pack_axis_kb"), legend=dict(orientation="h", y=-0.3))
-    return _style(fig, t("pack_size_title"), "", height=160 + 70 * len(packs))
+    fig.update_layout(title=t("pack_size_title"), barmode="group", height=170 + 70 * len(packs), template="plotly_white",
+                      margin=dict(l=10, r=70, t=40, b=10), xaxis_title=t("pack_axis_kb"),
+                      legend=dict(orientation="h", y=-0.35), yaxis=dict(autorange="reversed"))
+    fig.update_traces(cliponaxis=False)
+    return fig
 
 
 def list_packs() -> list:

@@ -182,3 +182,17 @@ def test_other_pages(server, page):
                 page.get_by_role("button", name="Download the one-page report (HTML)").click()
             html = Path(download.value.path()).read_text(encoding="utf-8")
             assert "<h1>" in html and html.count("data:image/png;base64,") == 2
+
+
+def test_teacher_pack_made_in_the_browser(server, page):
+    url, runs = server
+    page.goto(url)
+    wait_idle(page)
+    goto(page, url, "Teacher")
+    page.get_by_role("button", name="Make the pack").click()
+    page.get_by_text("is ready").first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    no_exceptions(page)
+    assert (runs / "packs").is_dir() and any((p / "manifest.json").exists() for p in (runs / "packs").iterdir())
+    page.get_by_text("Bytes per image").first.wait_for(timeout=30_000)
+    shot(page, "09-teacher-pack")
