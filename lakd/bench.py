@@ -192,7 +192,9 @@ def pack_benchmark(runs_dir: Path, epochs: int = 3) -> dict:
     print(json.dumps({"pack_size": size}), flush=True)
     variants = {"vanilla": {"method": "vanilla"},
                 "KD, live teacher": {"method": "kd"}, "KD, teacher pack": {"method": "kd", "teacher_pack": str(out)},
-                "LAKD, live teacher": {"method": "lakd"}, "LAKD, teacher pack": {"method": "lakd", "teacher_pack": str(out)}}
+                "LAKD, live teacher": {"method": "lakd"}, "LAKD, teacher pack": {"method": "lakd", "teacher_pack": str(out)},
+                "LAKD, teacher pack, pooled heads (head_pool 4)": {"method": "lakd", "teacher_pack": str(out),
+                                                                   "method_params": {"head_pool": 4}}}
     times = timing([], epochs, variants)
     base = times[0]["median_epoch_s"]
     print("\n| FMNIST-mini, resnet8 student | s/epoch | x vanilla |\n|---|---|---|")
