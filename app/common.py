@@ -83,7 +83,11 @@ def start_worker() -> None:
 def queue(cfg: RunConfig) -> Run:
     from lakd.api import create_run
 
-    run = create_run(cfg, runs_dir())
+    try:
+        run = create_run(cfg, runs_dir())
+    except RunStoreError as e:  # disk full, read-only folder: say so, and change nothing
+        st.error(t("launch_refused", problem=str(e)))
+        st.stop()
     start_worker()
     st.session_state["focus_run"] = run.id
     return run
@@ -630,8 +634,9 @@ def _data_shape(cfg: RunConfig) -> tuple[int, int, int, int | None]:
         train = Path(cfg.data_root) / "train"
         if not train.is_dir() or not (Path(cfg.data_root) / "val").is_dir():
             raise DataError(t("err_imagefolder_layout", root=cfg.data_root))
-        classes = [d for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")]
-        return len(classes), cfg.in_channels, cfg.input_size, None
+        # the engine's own check: every file decodes, no empty class, >= 2 classes (paths in the message)
+        bundle = load_data("imagefolder", cfg.data_root, input_size=cfg.input_size, in_channels=cfg.in_channels)
+        return bundle.num_classes, cfg.in_channels, cfg.input_size, bundle.info["train_size"]
     if cfg.data in ("cifar10", "cifar100") and not cfg.data_root:
         raise DataError(t("err_need_root"))
     bundle = data_bundle(cfg.data, cfg.data_root, cfg.per_class if cfg.data == "sample" else None)

@@ -13,7 +13,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from lakd.runs import safe_name
+from lakd.runs import atomic_write_bytes, safe_name
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 DEFAULT_MAX_UNZIPPED = 2 * 1024**3  # 2 GiB
@@ -45,9 +45,7 @@ def save_checkpoint_upload(filename: str, data: bytes, uploads_dir: Path) -> Pat
     if target.exists() and target.read_bytes() == data:
         return target
     target = _unique(target)
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    atomic_write_bytes(target, data)
     return target
 
 
@@ -73,9 +71,12 @@ def _find_root(folder: Path) -> Path:
     return folder
 
 
-def extract_zip(data: bytes, filename: str, uploads_dir: Path, max_bytes: int = DEFAULT_MAX_UNZIPPED) -> Path:
+def extract_zip(data: bytes, filename: str, uploads_dir: Path, max_bytes: int | None = None) -> Path:
     """Extract a zip safely into uploads/<safe name>/ and return the data root
-    (the folder holding train/ and val/). Refuses the whole archive on any bad member."""
+    (the folder holding train/ and val/). Refuses the whole archive on any bad member.
+    `max_bytes` (default DEFAULT_MAX_UNZIPPED) caps the unpacked size: a zip bomb is
+    refused from its declared sizes before anything is written."""
+    max_bytes = DEFAULT_MAX_UNZIPPED if max_bytes is None else max_bytes
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:

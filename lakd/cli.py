@@ -19,6 +19,7 @@ from .data import DATASET_NAMES, DataError
 from .methods import METHODS, MethodError
 from .models import model_names
 from .runs import RunStore, RunStoreError
+from .trainer import Diverged
 
 USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError)
 
@@ -287,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"error: the run diverged: {e}; its last good checkpoint is kept (try a lower --lr)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("stopped; continue with --resume", file=sys.stderr)
         return 130

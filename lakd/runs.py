@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,8 +37,11 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write to a temporary file, then rename: readers see the old or the new file, never
     half of one. `durable` also flushes to disk first (skipped for throw-away progress)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise RunStoreError(write_problem(path, e)) from e
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -46,12 +50,20 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):  # disk full, read-only folder...: say which file and why
+            raise RunStoreError(write_problem(path, e)) from e
         raise
+
+
+def write_problem(path: Path, error: OSError) -> str:
+    """'cannot write <path>: <cause>', the message for a failed write (the old file is kept)."""
+    cause = error.strerror or str(error) or type(error).__name__
+    return f"cannot write {path}: {cause}; nothing was changed there (free some space or fix its permissions)"
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
@@ -181,16 +193,25 @@ class RunStore:
         self.root = Path(root) if root else DEFAULT_RUNS_DIR
 
     def create(self, config: dict, *label: str) -> Run:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """A new run folder with its config, queued. mkdir is the claim: two launches at the
+        same moment never share a folder; a failed write leaves no half-made run behind."""
         for _ in range(20):
             path = self.root / new_run_id(*label)
             try:
+                if not self.root.is_dir():
+                    self.root.mkdir(parents=True)
                 path.mkdir()
             except FileExistsError:
                 continue
+            except OSError as e:
+                raise RunStoreError(f"cannot create a run in {self.root}: {e.strerror or e}") from e
             run = Run(path)
-            run.write_config({**config, "run_id": run.id})
-            run.set_status("queued", created=time.time())
+            try:
+                run.write_config({**config, "run_id": run.id})
+                run.set_status("queued", created=time.time())
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
             return run
         raise RunStoreError(f"could not create a unique run folder in {self.root}")
 
