@@ -225,8 +225,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     def on_term(signum, frame):  # app shut down: save what is done and mark the run stopped
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
     run = RunStore(args.runs_dir).get(args.run_id)
+    signal.signal(signal.SIGTERM, on_term)
     resume = bool(run.status().get("resume")) or run.training_state() is not None
     rows = api.execute(run, resume=resume)
     _print_rows(rows)

@@ -23,7 +23,7 @@ from .checkpoint import load_model
 from .config import RunConfig
 from .data import DataBundle, load_data
 from .export import file_size, measure_latency, parameter_count
-from .runs import Run
+from .runs import Run, RunStore
 
 
 def teacher_checkpoint(spec: str | None, runs_root: str | Path | None = None) -> Path | None:
@@ -33,8 +33,9 @@ def teacher_checkpoint(spec: str | None, runs_root: str | Path | None = None) ->
     from .trainer import bundled_teacher_path
 
     path = bundled_teacher_path() if spec == "bundled" else Path(spec)
-    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
-        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
+    run = RunStore(runs_root).find(spec) if not path.exists() and runs_root is not None else None
+    if run is not None:
+        path = run.student_checkpoint
     return path if path.exists() else None
 
 

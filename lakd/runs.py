@@ -224,6 +224,14 @@ class RunStore:
             raise RunStoreError(f"no run {run_id!r} in {self.root.resolve()}")
         return Run(path)
 
+    def find(self, run_id: str) -> Run | None:
+        """A run by id, or None: none there, or an id that is not a plain folder name
+        (so a user's '../elsewhere' never leaves the store)."""
+        try:
+            return self.get(run_id)
+        except RunStoreError:
+            return None
+
     def __iter__(self) -> Iterator[Run]:
         if not self.root.exists():
             return iter(())

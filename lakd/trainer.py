@@ -18,7 +18,7 @@ from .config import ConfigError, RunConfig
 from .data import DataBundle, load_data
 from .methods import Method, get_method
 from .models import StagedNet, build_model
-from .runs import Run, RunStoreError, atomic_write_json
+from .runs import Run, RunStore, RunStoreError, atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_TEACHER = REPO_ROOT / "sample_data" / "teacher_resnet20_fmnist.safetensors"
@@ -74,8 +74,9 @@ def resolve_teacher(cfg: RunConfig, data: DataBundle, runs_root: Path | None = N
         return None
     spec = cfg.teacher
     path = bundled_teacher_path() if spec == "bundled" else Path(spec)
-    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
-        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
+    run = RunStore(runs_root).find(spec) if not path.exists() and runs_root is not None else None
+    if run is not None:
+        path = run.student_checkpoint
     if not path.exists():
         raise ConfigError(f"teacher {spec!r} not found: give 'bundled', a .safetensors/.pt file, or a run id")
     return ckpt.load_model(path, arch=cfg.teacher_arch, num_classes=data.num_classes,
