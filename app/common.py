@@ -353,18 +353,21 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
         elif status in ACTIVE:
             st.caption(t("run_first_epoch_hint"))
         b1, b2, _ = st.columns([1, 1, 3])
-        if status in ACTIVE and b1.button(t("button_stop"), key=f"{key}_stop", icon=":material/stop:"):
-            if status == "queued":
-                run.set_status("stopped", message=t("stopped_before_start"))
-            else:
-                run.request_stop()
-            st.toast(t("stop_requested"))
-            st.rerun()
-        if status in RESUMABLE and b2.button(t("button_resume"), key=f"{key}_resume", icon=":material/play_arrow:"):
-            run.queue_resume()
-            start_worker()
-            st.toast(t("resume_queued"))
-            st.rerun()
+        try:
+            if status in ACTIVE and b1.button(t("button_stop"), key=f"{key}_stop", icon=":material/stop:"):
+                if status == "queued":
+                    run.set_status("stopped", message=t("stopped_before_start"))
+                else:
+                    run.request_stop()
+                st.toast(t("stop_requested"))
+                st.rerun()
+            if status in RESUMABLE and b2.button(t("button_resume"), key=f"{key}_resume", icon=":material/play_arrow:"):
+                run.queue_resume()
+                start_worker()
+                st.toast(t("resume_queued"))
+                st.rerun()
+        except RunStoreError as e:  # disk full, read-only folder: the run is left as it was
+            st.error(str(e))
 
     panel()
 

@@ -90,8 +90,9 @@ def wait_inside_epoch_two(run: Run, proc: subprocess.Popen, log: Path, timeout: 
     pytest.fail(f"never reached epoch 2:\n{log.read_text()[-3000:]}")
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None) under `folder`."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
 # -- faults: killed, stopped, diverged --------------------------------------------------
@@ -337,7 +338,7 @@ def evil_checkpoints(tmp_path):
     """The same code-running pickle as a legacy .pt, a zip-format .pt and a fake .safetensors."""
     marker = tmp_path / "code-ran"
     legacy = tmp_path / "legacy.pt"
-    legacy.write_bytes(pickle.dumps({"conv.weight": Payload(marker)}))
+    legacy.write_bytes(pickle.dumps({"conv.weight": Payload(marker)}, protocol=2))
     with open(legacy, "rb") as f:  # armed: a plain unpickler would run it
         pickle.load(f)
     assert marker.exists()
@@ -648,6 +649,20 @@ def test_app_launch_on_a_full_disk_is_a_clear_error(app_env, monkeypatch):
     monkeypatch.undo()
     assert any(e.startswith("Not launched") and "No space left on device" in e for e in errors), errors
     assert snapshot(app_env["runs"]) == before
+
+
+def test_app_stop_on_a_full_disk_is_a_clear_error(app_env, monkeypatch):
+    run = api.create_run(RunConfig(epochs=1, name="parked", **TINY), app_env["runs"])
+    at = app_page("runs")
+    at.selectbox(key="runs_pick").set_value(run.id).run()
+    before = snapshot(run.path)
+    monkeypatch.setattr(os, "fsync", no_space)
+    at.button(key="runs_live_stop").click().run()
+    monkeypatch.undo()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("status.json: No space left on device" in e.value for e in at.error)
+    assert snapshot(run.path) == before and run.status()["status"] == "queued"
+    run.set_status("stopped", message="parked")  # out of the other tests' way
 
 
 def test_app_shows_where_a_run_diverged(app_env):
