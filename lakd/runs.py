@@ -5,9 +5,10 @@ runs/<run-id>/
   status.json          queued | running | completed | failed | stopped | interrupted | diverged
   metrics.jsonl        one JSON line per finished epoch
   checkpoints/         student.safetensors (the bare deployable student),
-                       train.safetensors (method extras + optimizer tensors), state.json
-Every file is written atomically (temporary file, then rename), so a crash or a
-full disk never leaves a half-written file behind.
+                       last.safetensors (student + method extras + optimizer + metric rows), state.json
+Every file is written atomically (temporary file, then rename) by `atomic_write_bytes`,
+so a crash or a full disk never leaves a half-written file behind; a failed write is a
+RunStoreError that names the file and the cause.
 """
 from __future__ import annotations
 
