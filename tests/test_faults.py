@@ -245,6 +245,28 @@ def test_full_disk_during_training_keeps_the_last_checkpoint_and_the_run_resumes
     assert [r["epoch"] for r in rows] == [1, 2] and run.status()["status"] == "completed"
 
 
+def test_uploads_on_a_full_disk_are_a_clear_error_and_leave_nothing(tmp_path, monkeypatch):
+    from app.uploads import UploadError, extract_zip, save_checkpoint_upload
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(UploadError, match="teacher.safetensors: No space left on device"):
+        save_checkpoint_upload("teacher.safetensors", b"weights", uploads)
+    real_open = io.open
+
+    def full(file, mode="r", *a, **kw):
+        if "w" in mode and uploads in Path(file).parents:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(file, mode, *a, **kw)
+
+    monkeypatch.setattr("builtins.open", full)
+    with pytest.raises(UploadError, match=r"could not extract 'set.zip' into .*: No space left on device"):
+        extract_zip(zip_of({"train/a/1.png": b"1", "val/a/2.png": b"2"}), "set.zip", uploads)
+    monkeypatch.undo()
+    assert list(uploads.iterdir()) == []
+
+
 def test_every_file_of_a_run_is_written_by_rename(runs_dir, monkeypatch):
     """No file in a run folder is ever opened for writing in place: each one appears by
     an atomic rename of a finished temporary file."""
