@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -77,13 +76,14 @@ def engine_process(args: list[str], log: Path) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, env=env, cwd=REPO)
 
 
-def wait_inside_epoch_two(run: Run, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    """Until epoch 1 is checkpointed and epoch 2 has taken its first step."""
+def wait_inside_a_later_epoch(run: Run, proc: subprocess.Popen, log: Path, timeout: float = 120) -> int:
+    """Until an epoch after the first has taken a step past the last checkpoint; returns it
+    (2, or 3 on a machine so busy that all of epoch 2 slipped between two looks)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         prog, state = run.progress() or {}, run.training_state() or {}
-        if prog.get("epoch") == 2 and state.get("epoch") == 1:
-            return
+        if prog.get("epoch", 0) >= 2 and state.get("epoch") == prog["epoch"] - 1:
+            return prog["epoch"]
         if proc.poll() is not None:
             pytest.fail(f"process ended early ({proc.returncode}):\n{log.read_text()[-3000:]}")
         time.sleep(0.01)
@@ -101,13 +101,13 @@ def test_sigkill_mid_epoch_reads_interrupted_and_resume_equals_an_uninterrupted_
     run = api.create_run(RunConfig(**FAULT_RUN), runs)
     log = tmp_path / "first.log"
     proc = engine_process(["start", run.id, "--runs-dir", str(runs)], log)
-    wait_inside_epoch_two(run, proc, log)
+    epoch = wait_inside_a_later_epoch(run, proc, log)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
 
     assert run.status()["status"] == "interrupted"
-    assert [r["epoch"] for r in run.metrics()] == [1]
-    assert run.training_state()["epoch"] == 1
+    assert [r["epoch"] for r in run.metrics()] == list(range(1, epoch))
+    assert run.training_state()["epoch"] == epoch - 1
 
     run.queue_resume()  # the app's Resume button; the worker then runs `lakd start`
     again = engine_process(["start", run.id, "--runs-dir", str(runs)], tmp_path / "second.log")
@@ -121,14 +121,14 @@ def test_sigterm_to_the_worker_stops_the_run_cleanly_and_it_resumes(reference, t
     run = api.create_run(RunConfig(**FAULT_RUN), runs)
     log = tmp_path / "worker.log"
     worker = engine_process(["worker", "--runs-dir", str(runs), "--parallel", "1", "--idle-exit", "60"], log)
-    wait_inside_epoch_two(run, worker, log)
+    epoch = wait_inside_a_later_epoch(run, worker, log)
     worker.send_signal(signal.SIGTERM)  # the app (or the machine) shutting down
     assert worker.wait(timeout=120) == 0, log.read_text()
 
     status = run.status()
     assert status["status"] == "stopped", (status, (run.path / "log.txt").read_text()[-2000:])
-    assert "resume continues after epoch 1" in status["message"]
-    assert [r["epoch"] for r in run.metrics()] == [1]
+    assert f"resume continues after epoch {epoch - 1}" in status["message"]
+    assert [r["epoch"] for r in run.metrics()] == list(range(1, epoch))
     api.execute(run, resume=True)
     assert run.status()["status"] == "completed"
     assert_same_as_reference(run, reference)
@@ -570,8 +570,23 @@ def test_a_teacher_run_id_cannot_point_outside_the_store(tmp_path):
 
 
 # -- server ----------------------------------------------------------------------------------------
+def server_settings() -> dict:
+    """The [server] table of .streamlit/config.toml (tomllib from Python 3.11; a plain
+    reader of `key = value` lines before that)."""
+    text = (REPO / ".streamlit" / "config.toml").read_text()
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import json
+        import re
+        table = re.search(r"^\[server\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S).group(1)
+        pairs = re.findall(r"^(\w+)\s*=\s*(.+?)\s*$", table, re.M)
+        return {k: json.loads(v) for k, v in pairs}
+    return tomllib.loads(text)["server"]
+
+
 def test_server_binds_to_localhost_with_xsrf_and_an_upload_cap():
-    server = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]
+    server = server_settings()
     assert server["address"] == "localhost"
     assert server["enableXsrfProtection"] is True
     assert isinstance(server["maxUploadSize"], int) and 0 < server["maxUploadSize"] <= 2048
