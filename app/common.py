@@ -88,7 +88,11 @@ def start_worker() -> None:
 def queue(cfg: RunConfig) -> Run:
     from lakd.api import create_run
 
-    run = create_run(cfg, runs_dir())
+    try:
+        run = create_run(cfg, runs_dir())
+    except RunStoreError as e:  # disk full, read-only folder: say so, and change nothing
+        st.error(t("launch_refused", problem=str(e)))
+        st.stop()
     start_worker()
     st.session_state["focus_run"] = run.id
     return run
@@ -356,18 +360,21 @@ def live_panel(run_id: str, key: str, compact: bool = False) -> None:
         elif status in ACTIVE:
             st.caption(t("run_first_epoch_hint"))
         b1, b2, _ = st.columns([1, 1, 3])
-        if status in ACTIVE and b1.button(t("button_stop"), key=f"{key}_stop", icon=":material/stop:"):
-            if status == "queued":
-                run.set_status("stopped", message=t("stopped_before_start"))
-            else:
-                run.request_stop()
-            st.toast(t("stop_requested"))
-            st.rerun()
-        if status in RESUMABLE and b2.button(t("button_resume"), key=f"{key}_resume", icon=":material/play_arrow:"):
-            run.queue_resume()
-            start_worker()
-            st.toast(t("resume_queued"))
-            st.rerun()
+        try:
+            if status in ACTIVE and b1.button(t("button_stop"), key=f"{key}_stop", icon=":material/stop:"):
+                if status == "queued":
+                    run.set_status("stopped", message=t("stopped_before_start"))
+                else:
+                    run.request_stop()
+                st.toast(t("stop_requested"))
+                st.rerun()
+            if status in RESUMABLE and b2.button(t("button_resume"), key=f"{key}_resume", icon=":material/play_arrow:"):
+                run.queue_resume()
+                start_worker()
+                st.toast(t("resume_queued"))
+                st.rerun()
+        except RunStoreError as e:  # disk full, read-only folder: the run is left as it was
+            st.error(str(e))
 
     panel()
 
@@ -688,8 +695,9 @@ def _data_shape(cfg: RunConfig) -> tuple[int, int, int, int | None]:
         train = Path(cfg.data_root) / "train"
         if not train.is_dir() or not (Path(cfg.data_root) / "val").is_dir():
             raise DataError(t("err_imagefolder_layout", root=cfg.data_root))
-        classes = [d for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")]
-        return len(classes), cfg.in_channels, cfg.input_size, None
+        # the engine's own check: every file decodes, no empty class, >= 2 classes (paths in the message)
+        bundle = load_data("imagefolder", cfg.data_root, input_size=cfg.input_size, in_channels=cfg.in_channels)
+        return bundle.num_classes, cfg.in_channels, cfg.input_size, bundle.info["train_size"]
     if cfg.data in ("cifar10", "cifar100") and not cfg.data_root:
         raise DataError(t("err_need_root"))
     bundle = data_bundle(cfg.data, cfg.data_root, cfg.per_class if cfg.data == "sample" else None)

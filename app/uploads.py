@@ -13,7 +13,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from lakd.runs import safe_name
+from lakd.runs import RunStoreError, atomic_write_bytes, safe_name
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 DEFAULT_MAX_UNZIPPED = 2 * 1024**3  # 2 GiB
@@ -40,14 +40,14 @@ def save_checkpoint_upload(filename: str, data: bytes, uploads_dir: Path) -> Pat
     if suffix not in CHECKPOINT_SUFFIXES:
         raise UploadError(f"{filename!r}: only {', '.join(CHECKPOINT_SUFFIXES)} files are accepted")
     stem = safe_name(Path(filename).stem)
-    uploads_dir.mkdir(parents=True, exist_ok=True)
     target = uploads_dir / f"{stem}{suffix}"
     if target.exists() and target.read_bytes() == data:
         return target
     target = _unique(target)
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    try:
+        atomic_write_bytes(target, data)
+    except RunStoreError as e:  # disk full, read-only folder
+        raise UploadError(str(e)) from e
     return target
 
 
@@ -73,9 +73,12 @@ def _find_root(folder: Path) -> Path:
     return folder
 
 
-def extract_zip(data: bytes, filename: str, uploads_dir: Path, max_bytes: int = DEFAULT_MAX_UNZIPPED) -> Path:
+def extract_zip(data: bytes, filename: str, uploads_dir: Path, max_bytes: int | None = None) -> Path:
     """Extract a zip safely into uploads/<safe name>/ and return the data root
-    (the folder holding train/ and val/). Refuses the whole archive on any bad member."""
+    (the folder holding train/ and val/). Refuses the whole archive on any bad member.
+    `max_bytes` (default DEFAULT_MAX_UNZIPPED) caps the unpacked size: a zip bomb is
+    refused from its declared sizes before anything is written."""
+    max_bytes = DEFAULT_MAX_UNZIPPED if max_bytes is None else max_bytes
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:
@@ -116,8 +119,10 @@ def extract_zip(data: bytes, filename: str, uploads_dir: Path, max_bytes: int = 
                                               f"{max_bytes / 2**20:.0f} MiB")
                         out.write(chunk)
             tmp.rename(target)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):  # disk full, read-only folder: nothing half-extracted is kept
+                raise UploadError(f"could not extract {filename!r} into {uploads_dir}: {e.strerror or e}") from e
             raise
     return _find_root(target)
 

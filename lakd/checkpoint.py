@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from .models import StagedNet, build_model
+from .runs import atomic_write_bytes
 
 
 class CheckpointError(ValueError):
@@ -29,21 +29,11 @@ def file_sha256(path: Path) -> str:
 
 
 def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    """Atomic safetensors write; metadata values are stored as JSON strings."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        from .runs import _UMASK
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        save_file(clean, tmp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic safetensors write through the run store's one writer (so a full disk is a
+    clear RunStoreError and the old file stays); metadata values are stored as JSON."""
+    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    data = safetensors_bytes(clean, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+    atomic_write_bytes(Path(path), data)
 
 
 def read_metadata(path: Path) -> dict:

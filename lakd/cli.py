@@ -20,6 +20,7 @@ from .methods import METHODS, MethodError
 from .models import model_names
 from .pack import PackError
 from .runs import RunStore, RunStoreError
+from .trainer import Diverged
 
 USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError, PackError)
 
@@ -228,8 +229,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     def on_term(signum, frame):  # app shut down: save what is done and mark the run stopped
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
     run = RunStore(args.runs_dir).get(args.run_id)
+    signal.signal(signal.SIGTERM, on_term)
     resume = bool(run.status().get("resume")) or run.training_state() is not None
     rows = api.execute(run, resume=resume)
     _print_rows(rows)
@@ -341,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"error: the run diverged: {e}; its last good checkpoint is kept (try a lower --lr)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("stopped; continue with --resume", file=sys.stderr)
         return 130

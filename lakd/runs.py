@@ -5,9 +5,10 @@ runs/<run-id>/
   status.json          queued | running | completed | failed | stopped | interrupted | diverged
   metrics.jsonl        one JSON line per finished epoch
   checkpoints/         student.safetensors (the bare deployable student),
-                       train.safetensors (method extras + optimizer tensors), state.json
-Every file is written atomically (temporary file, then rename), so a crash or a
-full disk never leaves a half-written file behind.
+                       last.safetensors (student + method extras + optimizer + metric rows), state.json
+Every file is written atomically (temporary file, then rename) by `atomic_write_bytes`,
+so a crash or a full disk never leaves a half-written file behind; a failed write is a
+RunStoreError that names the file and the cause.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,8 +38,11 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write to a temporary file, then rename: readers see the old or the new file, never
     half of one. `durable` also flushes to disk first (skipped for throw-away progress)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise RunStoreError(write_problem(path, e)) from e
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -46,12 +51,20 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):  # disk full, read-only folder...: say which file and why
+            raise RunStoreError(write_problem(path, e)) from e
         raise
+
+
+def write_problem(path: Path, error: OSError) -> str:
+    """'cannot write <path>: <cause>', the message for a failed write (the old file is kept)."""
+    cause = error.strerror or str(error) or type(error).__name__
+    return f"cannot write {path}: {cause}; nothing was changed there (free some space or fix its permissions)"
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
@@ -181,16 +194,25 @@ class RunStore:
         self.root = Path(root) if root else DEFAULT_RUNS_DIR
 
     def create(self, config: dict, *label: str) -> Run:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """A new run folder with its config, queued. mkdir is the claim: two launches at the
+        same moment never share a folder; a failed write leaves no half-made run behind."""
         for _ in range(20):
             path = self.root / new_run_id(*label)
             try:
+                if not self.root.is_dir():
+                    self.root.mkdir(parents=True)
                 path.mkdir()
             except FileExistsError:
                 continue
+            except OSError as e:
+                raise RunStoreError(f"cannot create a run in {self.root}: {e.strerror or e}") from e
             run = Run(path)
-            run.write_config({**config, "run_id": run.id})
-            run.set_status("queued", created=time.time())
+            try:
+                run.write_config({**config, "run_id": run.id})
+                run.set_status("queued", created=time.time())
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
             return run
         raise RunStoreError(f"could not create a unique run folder in {self.root}")
 
@@ -202,6 +224,14 @@ class RunStore:
         if not (path / "config.json").exists():
             raise RunStoreError(f"no run {run_id!r} in {self.root.resolve()}")
         return Run(path)
+
+    def find(self, run_id: str) -> Run | None:
+        """A run by id, or None: none there, or an id that is not a plain folder name
+        (so a user's '../elsewhere' never leaves the store)."""
+        try:
+            return self.get(run_id)
+        except RunStoreError:
+            return None
 
     def __iter__(self) -> Iterator[Run]:
         if not self.root.exists():

@@ -18,7 +18,7 @@ from .config import ConfigError, RunConfig
 from .data import DataBundle, load_data
 from .methods import Method, get_method
 from .models import StagedNet, build_model
-from .runs import Run, atomic_write_json
+from .runs import Run, RunStore, RunStoreError, atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_TEACHER = REPO_ROOT / "sample_data" / "teacher_resnet20_fmnist.safetensors"
@@ -73,8 +73,9 @@ def teacher_file(spec: str | None, runs_root: str | Path | None = None) -> Path 
     if not spec:
         return None
     path = bundled_teacher_path() if spec == "bundled" else Path(spec)
-    if not path.exists() and runs_root is not None and (Path(runs_root) / spec / "config.json").exists():
-        path = Path(runs_root) / spec / "checkpoints" / "student.safetensors"
+    run = RunStore(runs_root).find(spec) if not path.exists() and runs_root is not None else None
+    if run is not None:  # a run id is looked up inside the store only, never joined as a path
+        path = run.student_checkpoint
     return path if path.exists() else None
 
 
@@ -208,13 +209,15 @@ class Trainer:
             save_epoch_maps(self.run.path, 0, scale_per_image(probe), "teacher")
 
     # -- checkpoints -------------------------------------------------------
-    def save_checkpoint(self, epoch: int) -> None:
-        """One file holds everything needed to resume, so a crash cannot mix epochs."""
+    def save_checkpoint(self, epoch: int, rows: list[dict] | None = None) -> None:
+        """One file holds everything needed to resume, the metric rows included, so a crash
+        cannot mix epochs (e.g. between this file and metrics.jsonl)."""
         opt_tensors, opt_meta = ckpt.optimizer_to_files(self.optimizer)
         tensors = {f"student.{k}": v for k, v in self.method.student.state_dict().items()}
         tensors.update({f"extras.{k}": v for k, v in self.method.extras_state_dict().items()})
         tensors.update(opt_tensors)
-        state = {"epoch": epoch, "optimizer": opt_meta, "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
+        state = {"epoch": epoch, "optimizer": opt_meta, "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                 "rows": rows}
         ckpt.save_weights(self.run.checkpoint_dir / "last.safetensors", tensors, {"state": state})
         ckpt.save_model(self.run.student_checkpoint, self.method.student, epoch=epoch, run_id=self.run.id,
                         data=self.cfg.data, method=self.cfg.method)
@@ -232,6 +235,7 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = state["epoch"] + 1
+        self.resumed_rows = state.get("rows")
 
     # -- loop ----------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
@@ -286,10 +290,22 @@ class Trainer:
         row["loss"] = sum(v for k, v in row.items() if k.startswith("loss_"))
         return row
 
+    def record_end(self, status: str, **fields) -> None:
+        """Record why training ended; if even that cannot be written (a full disk), the
+        original error is the one to report, and the run later reads 'interrupted'."""
+        try:
+            self.run.set_status(status, **fields)
+        except RunStoreError:
+            pass
+
     def fit(self, resume: bool = False) -> list[dict]:
+        self.resumed_rows = None
         if resume:
             self.load_checkpoint()
         rows = [r for r in self.run.metrics() if r["epoch"] < self.start_epoch]
+        if self.resumed_rows is not None and self.resumed_rows != rows:  # killed before metrics.jsonl caught up
+            rows = self.resumed_rows
+            self.run.write_metrics(rows)
         if self.run.stop_requested:  # Stop pressed while the run was starting: honour it
             self.run.clear_stop()
             self.run.set_status("stopped", epoch=self.start_epoch - 1, message="stopped before training began")
@@ -309,21 +325,21 @@ class Trainer:
                 if self.device.type == "cuda":
                     row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
                 rows.append(row)
-                self.save_checkpoint(epoch)
+                self.save_checkpoint(epoch, rows)
                 self.save_maps(epoch)
                 self.run.write_metrics(rows)
                 self.run.set_status("running", pid=os.getpid(), epoch=epoch, epochs=self.cfg.epochs)
         except Diverged as e:
-            self.run.set_status("diverged", message=f"{e}; the last good checkpoint is kept")
+            self.record_end("diverged", message=f"{e}; the last good checkpoint is kept")
             raise
         except (KeyboardInterrupt, StopRequested):
             self.run.clear_stop()
             done = rows[-1]["epoch"] if rows else 0
-            self.run.set_status("stopped", epoch=done,
-                                message=f"stopped during epoch {done + 1}; resume continues after epoch {done}")
+            self.record_end("stopped", epoch=done,
+                            message=f"stopped during epoch {done + 1}; resume continues after epoch {done}")
             raise
         except Exception as e:
-            self.run.set_status("failed", message=f"{type(e).__name__}: {e}")
+            self.record_end("failed", message=f"{type(e).__name__}: {e}")
             raise
         final = rows[-1] if rows else {}
         self.run.set_status("completed", epoch=self.cfg.epochs, test_acc=final.get("test_acc"), message="")

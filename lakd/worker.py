@@ -4,12 +4,14 @@ The app (or anyone) records a run as "queued" and calls `ensure_worker`. One wor
 per run store hands queued runs, oldest first, to child processes
 (`python -m lakd start RUN_ID`): one at a time on CPU, a few at once on GPU. A
 closed browser tab or a restarted app never stops a run; a killed child leaves its
-run "interrupted", resumable from the last checkpoint.
+run "interrupted", resumable from the last checkpoint; SIGTERM to the worker stops
+its runs cleanly ("stopped", resumable).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,24 +68,41 @@ def serve(runs_dir: str | Path, parallel: int | None = None, idle_exit_s: float 
     started = 0
     idle_since = time.monotonic()
     env = engine_env()
-    while True:
-        for rid, proc in list(children.items()):
-            if proc.poll() is not None:
-                del children[rid]
-        pending = [r for r in queued_runs(store) if r.id not in children]
-        while pending and len(children) < parallel:
-            run = pending.pop(0)
-            log = open(run.path / "log.txt", "ab")
-            children[run.id] = subprocess.Popen(start_command(run.id, store.root), stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, env=env)
-            # mark it taken at once, so a second look never starts it twice
-            run.set_status("starting", pid=children[run.id].pid)
-            started += 1
-        if children or pending:
-            idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > idle_exit_s:
-            return started
-        time.sleep(poll_s)
+    try:
+        while True:
+            for rid, proc in list(children.items()):
+                if proc.poll() is not None:
+                    del children[rid]
+            pending = [r for r in queued_runs(store) if r.id not in children]
+            while pending and len(children) < parallel:
+                run = pending.pop(0)
+                log = open(run.path / "log.txt", "ab")
+                children[run.id] = subprocess.Popen(start_command(run.id, store.root), stdout=log,
+                                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+                # mark it taken at once, so a second look never starts it twice
+                run.set_status("starting", pid=children[run.id].pid)
+                started += 1
+            if children or pending:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > idle_exit_s:
+                return started
+            time.sleep(poll_s)
+    finally:
+        stop_children(children.values())
+
+
+def stop_children(children, grace_s: float = 60.0) -> None:
+    """The worker is going (SIGTERM, Ctrl-C): pass SIGTERM on, so each run records
+    itself 'stopped' (resumable) instead of training on unattended or dying unrecorded."""
+    children = [p for p in children if p.poll() is None]
+    for proc in children:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def worker_alive(runs_dir: str | Path) -> bool:
@@ -121,5 +140,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--parallel", type=int, default=None, help="runs at once (default: 1 on CPU, 2 on GPU)")
     p.add_argument("--idle-exit", type=float, default=120.0, help="seconds with nothing queued before it exits")
     a = p.parse_args(argv)
-    print(f"worker done: {serve(a.runs_dir, parallel=a.parallel, idle_exit_s=a.idle_exit)} run(s) started")
+
+    def on_term(signum, frame):  # shut down like Ctrl-C: serve() stops its runs on the way out
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        print(f"worker done: {serve(a.runs_dir, parallel=a.parallel, idle_exit_s=a.idle_exit)} run(s) started")
+    except KeyboardInterrupt:
+        print("worker stopped; its runs were asked to stop and can be resumed")
     return 0

@@ -111,9 +111,13 @@ if st.button(t("explore_button"), type="primary", icon=":material/grid_view:", k
     else:
         record = {"id": sid, "created": time.time(), "method": method, "student": student,
                   "axes": [{"name": n, "values": v} for n, v in axes], "points": []}
-        for p, c in zip(points, configs):
-            record["points"].append({"values": p, "run_id": create_run(c, runs_dir()).id})
-        save_sweep(runs_dir(), record)
+        try:
+            for p, c in zip(points, configs):
+                record["points"].append({"values": p, "run_id": create_run(c, runs_dir()).id})
+            save_sweep(runs_dir(), record)
+        except RunStoreError as e:  # disk full, read-only folder
+            st.error(t("launch_refused", problem=str(e)))
+            st.stop()
         start_worker()
         st.session_state["ex_sweep"] = sid
         st.success(t("explore_queued", n=len(points)))
