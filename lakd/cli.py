@@ -47,7 +47,9 @@ RUN_FLAGS = [
     ("--teacher-arch", "teacher_arch", str, "the teacher's architecture, when its file does not say"),
 ]
 BOOL_FLAGS = [("augment", "random crop + flip"), ("deterministic", "deterministic algorithms"),
-              ("amp", "mixed precision on CUDA"), ("download", "let torchvision download the data (online)")]
+              ("download", "let torchvision download the data (online)"),
+              ("channels_last", "channels-last memory format (GPU speed)"),
+              ("compile", "torch.compile the models' blocks (GPU; slow first step)")]
 
 
 def _method_fields() -> dict[str, type]:
@@ -67,6 +69,12 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def _amp(text: str):
+    if text.lower() in ("auto", "bf16", "fp16", "off"):
+        return text.lower()
+    return _bool(text)
+
+
 def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
     S = argparse.SUPPRESS
     p.add_argument("--config", help="YAML file of settings (flags override it)")
@@ -83,6 +91,9 @@ def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
     for name, hlp in BOOL_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_bool, default=S, nargs="?", const=True,
                        help=f"{hlp} (true/false)")
+    p.add_argument("--amp", dest="amp", type=_amp, default=S, nargs="?", const=True,
+                   help="mixed precision on CUDA: auto (bf16 where supported, else fp16 with a scaler), bf16, fp16, "
+                        "off (true/false also accepted)")
     group = p.add_argument_group("method settings (each method takes its own; see docs/methods.md)")
     for name, typ in _method_fields().items():
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"mp_{name}", default=S,
@@ -151,24 +162,37 @@ def _print_rows(rows: list[dict]) -> None:
 
 
 def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
+    """One process, or one of N under torchrun: then rank 0 creates the run and tells the
+    others its id; all of them train it (see lakd/distributed.py)."""
+    from . import distributed
+
     store = RunStore(args.runs_dir)
-    bar = ProgressBar(not args.no_progress and sys.stderr.isatty())
     if args.resume:
         run = store.get(args.resume)
-        done = len(run.metrics())
-        print(f"resuming {run.id} after epoch {done}", flush=True)
-        rows = api.execute(run, resume=True, progress=bar)
+        ctx = distributed.setup(RunConfig.from_dict(run.config()).device)
     else:
         cfg = build_config(args, defaults)
-        run = api.create_run(cfg, args.runs_dir)
-        print(f"run {run.id} -> {run.path}", flush=True)
+        ctx = distributed.setup(cfg.device)
+        run_id = api.create_run(cfg, args.runs_dir).id if ctx.is_main else None
+        run = store.get(distributed.broadcast_object(run_id, ctx))
+    say = print if ctx.is_main else (lambda *a, **k: None)
+    bar = ProgressBar(ctx.is_main and not args.no_progress and sys.stderr.isatty())
+    if ctx.enabled:
+        say(f"torchrun: {ctx.world_size} processes ({ctx.backend}); rank 0 writes the run store", flush=True)
+    if args.resume:
+        say(f"resuming {run.id} after epoch {len(run.metrics())}", flush=True)
+        rows = api.execute(run, resume=True, progress=bar)
+    else:
+        say(f"run {run.id} -> {run.path}", flush=True)
         try:
             rows = api.execute(run, progress=bar)
         except USER_ERRORS:
-            if not run.metrics():  # refused before any training: leave no empty run behind
+            if ctx.is_main and not run.metrics():  # refused before any training: leave no empty run behind
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
     bar.close()
+    if not ctx.is_main:
+        return 0
     _print_rows(rows)
     print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}%  (student weights: {run.student_checkpoint})")
     return 0

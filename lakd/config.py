@@ -39,7 +39,9 @@ class RunConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N
-    amp: bool = True                    # used on CUDA only
+    amp: bool | str = True              # CUDA only: auto (= true: bf16 where supported, else fp16 + scaler) | bf16 | fp16 | off
+    channels_last: bool = False         # NHWC memory format (faster convolutions on tensor-core GPUs)
+    compile: bool = False               # torch.compile the student's and teacher's blocks
     num_workers: int = 0
     eval_batch_size: int = 256
     eval_every: int = 1                 # evaluate every N epochs (always after the last)
@@ -77,6 +79,8 @@ class RunConfig:
         need(isinstance(self.eval_every, int) and self.eval_every >= 1, f"eval_every must be an integer >= 1, got {self.eval_every!r}")
         need(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels!r}")
         need(self.input_size >= 8, f"input_size must be >= 8, got {self.input_size!r}")
+        need(self.amp in (True, False, "auto", "bf16", "fp16", "off"),
+             f"amp must be auto, bf16, fp16 or off (or true/false); got {self.amp!r}")
         need(self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda"),
              f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         return self
