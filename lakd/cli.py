@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import api
 from .checkpoint import CheckpointError
-from .config import ConfigError, RunConfig, load_yaml
+from .config import ConfigError, RunConfig, load_yaml, resolve_methods
 from .data import DATASET_NAMES, DataError
 from .methods import METHODS, MethodError
 from .models import model_names
@@ -113,7 +113,7 @@ def build_config(args: argparse.Namespace, defaults: dict) -> RunConfig:
             settings[key] = value
     if method_params:
         settings["method_params"] = method_params
-    cfg = RunConfig.from_dict(settings)
+    cfg = RunConfig.from_dict(resolve_methods(settings))
     method_cls = METHODS.get(cfg.method)
     if method_cls is None:
         raise ConfigError(f"unknown method {cfg.method!r}; valid methods: {', '.join(sorted(METHODS))}")
