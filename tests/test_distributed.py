@@ -89,8 +89,9 @@ def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys):
     init = build_model(cfg["student"]).state_dict()
     moved = torch.cat([(a[k].float() - init[k].float()).flatten() for k in a])
     apart = torch.cat([(a[k].float() - b[k].float()).flatten() for k in a])
-    # the 2-process run follows the 1-process trajectory: apart by < 1% of the distance travelled
-    assert apart.norm() < 0.01 * moved.norm(), (apart.norm().item(), moved.norm().item())
+    # the 2-process run follows the 1-process trajectory: apart by < 0.1 % of the distance
+    # travelled (measured: 1e-7 to 3e-6; per-process BatchNorm instead of global: 2.6e-2)
+    assert apart.norm() < 1e-3 * moved.norm(), (apart.norm().item(), moved.norm().item())
     for k in a:  # BatchNorm running statistics included: they come from the global batch too
         assert torch.allclose(a[k].float(), b[k].float(), rtol=5e-3, atol=5e-4), k
     rows = run.metrics()
