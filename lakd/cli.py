@@ -19,6 +19,7 @@ from .data import DATASET_NAMES, DataError
 from .methods import METHODS, MethodError
 from .models import model_names
 from .runs import RunStore, RunStoreError
+from .trainer import StopRequested
 
 USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError)
 
@@ -314,4 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped; continue with --resume", file=sys.stderr)
         return 130
+    except StopRequested:  # the run's stop file (the app's Stop button): a clean end, also under torchrun
+        print("stopped on request; continue with --resume", file=sys.stderr)
+        return 0
     return 1

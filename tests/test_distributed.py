@@ -99,3 +99,29 @@ def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys):
         assert rows[-1][key] == pytest.approx(single_rows[-1][key], rel=1e-3, abs=1e-4), key
     # evaluation covers the whole test set across the ranks
     assert abs(rows[-1]["test_acc"] - single_rows[-1]["test_acc"]) <= 0.003
+
+
+def test_single_process_run_resumes_under_torchrun(tmp_path, runs_dir):
+    """Checkpoints do not depend on the number of processes: a run stopped after epoch 1
+    in one process, resumed by 2 processes, ends where the uninterrupted run ends."""
+    cfg = RunConfig(**{**TINY, **CASES["kd"]})
+    _, straight = api.train(cfg, runs_dir / "straight")
+    run = api.create_run(cfg, runs_dir / "resumed")
+
+    def stop_in_epoch_two(info):
+        if info["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.execute(run, progress=stop_in_epoch_two)
+    assert [r["epoch"] for r in run.metrics()] == [1]
+    proc = torchrun(tmp_path, ["distill", "--resume", run.id, "--runs-dir", str(run.path.parent), "--no-progress"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = run.metrics()
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["world_size"] == 2
+    assert run.status()["status"] == "completed"
+    a = load_model(RunStore(runs_dir / "straight").list()[0].student_checkpoint).state_dict()
+    b = load_model(run.student_checkpoint).state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=5e-3, atol=5e-4), k
+    assert rows[-1]["loss_kd"] == pytest.approx(straight[-1]["loss_kd"], rel=1e-3)
