@@ -271,19 +271,20 @@ class GlobalBatchNorm(nn.BatchNorm2d):
 
 
 def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Every BatchNorm2d under `module` made global-batch: SyncBatchNorm on CUDA,
-    GlobalBatchNorm elsewhere. Parameters and buffers are the same tensors as before."""
+    """`module` with every BatchNorm2d made global-batch: SyncBatchNorm on CUDA,
+    GlobalBatchNorm elsewhere. Parameters and buffers stay the same tensors; use the
+    return value (a BatchNorm given itself is replaced, not changed)."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    for name, child in module.named_children():
-        if type(child) is nn.BatchNorm2d:
-            new = GlobalBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
-            if child.affine:
-                new.weight, new.bias = child.weight, child.bias
-            new.running_mean, new.running_var = child.running_mean, child.running_var
-            new.num_batches_tracked = child.num_batches_tracked
-            new.train(child.training)
-            setattr(module, name, new)
-        else:
-            convert_batchnorm(child, device)
+    if type(module) is nn.BatchNorm2d:
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
+        if module.affine:
+            new.weight, new.bias = module.weight, module.bias
+        if module.track_running_stats:
+            new.running_mean, new.running_var = module.running_mean, module.running_var
+            new.num_batches_tracked = module.num_batches_tracked
+        return new.train(module.training)
+    for name, child in list(module.named_children()):
+        setattr(module, name, convert_batchnorm(child, device))
     return module

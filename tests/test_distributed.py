@@ -64,7 +64,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys):
+def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys, monkeypatch):
     cfg = {**TINY, **CASES[case]}
     dist_runs = tmp_path / "dist-runs"
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
@@ -99,6 +99,18 @@ def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys):
         assert rows[-1][key] == pytest.approx(single_rows[-1][key], rel=1e-3, abs=1e-4), key
     # evaluation covers the whole test set across the ranks
     assert abs(rows[-1]["test_acc"] - single_rows[-1]["test_acc"]) <= 0.003
+    if case == "kd":  # the app's Runs page lists and follows it like any other run
+        monkeypatch.setenv("LAKD_RUNS_DIR", str(dist_runs))
+        monkeypatch.setenv("LAKD_LANG", "en")
+        from streamlit.testing.v1 import AppTest
+
+        at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=180)
+        at.run()
+        at.switch_page("../pages/runs.py").run()
+        assert run.id in set(at.dataframe[0].value["run"])
+        at.selectbox(key="runs_pick").set_value(run.id).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.get("plotly_chart")) >= 2  # its accuracy and loss curves
 
 
 def test_single_process_run_resumes_under_torchrun(tmp_path, runs_dir):
