@@ -22,6 +22,7 @@ from lakd.methods import METHODS
 from lakd.models import build_model
 from lakd.trainer import Trainer
 
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # recipes set workers for GPU nodes
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 PAIRS = sorted(p for p in RECIPES.glob("*/*.yaml") if not p.name.startswith("teacher-"))
 TEACHERS = sorted(RECIPES.glob("*/teacher-*.yaml"))
