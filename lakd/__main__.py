@@ -8,5 +8,8 @@ if sys.argv[1:2] == ["worker"]:
     sys.exit(worker_main(sys.argv[2:]))
 
 from .cli import main  # noqa: E402
+from .distributed import shutdown  # noqa: E402
 
-sys.exit(main())
+code = main()
+shutdown()  # leaves torchrun's process group cleanly; nothing to do in a single process
+sys.exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from . import distributed
 from .config import RunConfig
 from .data import DataBundle
 from .runs import Run, RunStore
@@ -24,7 +25,8 @@ def execute(run: Run, *, resume: bool = False, data: DataBundle | None = None,
     try:
         trainer = Trainer(cfg, run, data=data, progress=progress, runs_root=run.path.parent)
     except Exception as e:
-        run.set_status("failed", message=f"{type(e).__name__}: {e}")
+        if distributed.context().is_main:  # under torchrun rank 0 alone writes the run store
+            run.set_status("failed", message=f"{type(e).__name__}: {e}")
         raise
     return trainer.fit(resume=resume)
 

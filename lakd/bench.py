@@ -6,6 +6,9 @@ ablation      LAKD's switches on the same protocol
 memory        bytes saved for backward per training step: KD end-to-end vs LAKD joint
               vs LAKD local backward (resnet32x4 -> resnet8x4, batch 256)
 overhead      the trainer's seconds per step against a bare training loop
+gpu           images/s and peak CUDA memory per training step on one GPU: vanilla, KD,
+              LAKD joint, LAKD local backward (resnet32x4 -> resnet8x4, batch 256, bf16);
+              `--smoke` runs it in seconds on a CPU
 Each student run is its own process (`python -m lakd start`), so peak RSS is per run,
 and each lands in the run store like any other run.
 """
@@ -314,17 +317,127 @@ def overhead(steps: int = 40, batch: int = 64, repeats: int = 5) -> dict:
             "repeats": repeats}
 
 
+GPU_ROWS = [("vanilla", "vanilla", {}),
+            ("KD", "kd", {}),
+            ("LAKD joint", "lakd", {}),
+            ("LAKD local backward", "lakd", {"mode": "local", "sdm": True})]
+
+
+def gpu_step_bench(method: str, params: dict, *, device: torch.device, batch: int, steps: int, warmup: int,
+                   amp: str = "bf16", channels_last: bool = False, student: str = "resnet8x4",
+                   teacher: str = "resnet32x4") -> dict:
+    """The trainer's training step (zero_grad, autocast, method.train_step with its own
+    backward, optimizer step, loss values and accuracy read back every step) on one
+    synthetic CIFAR-100 batch that stays on the device, so the data loader is not timed."""
+    from .methods import get_method
+    from .models import build_model
+    from .trainer import amp_dtype_for, make_optimizer
+
+    torch.manual_seed(0)
+    cls = get_method(method)
+    m = cls(build_model(student, num_classes=100), build_model(teacher, num_classes=100) if cls.needs_teacher else None,
+            cls.Params(**params), epochs=1).to(device).train()
+    fmt = torch.channels_last if channels_last else torch.preserve_format
+    if channels_last:
+        m.to(memory_format=torch.channels_last)
+    opt = make_optimizer(RunConfig(lr=0.05), m.trainable_parameters())
+    dtype = amp_dtype_for(amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    backward = (lambda loss: scaler.scale(loss).backward()) if scaler.is_enabled() else (lambda loss: loss.backward())
+    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 100, (batch,), device=device)
+    cuda = device.type == "cuda"
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False):
+            logits, losses = m.train_step(x, y, 1, backward)
+        if scaler.is_enabled():
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        return (logits.argmax(1) == y).sum().item(), losses
+
+    for _ in range(warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        resident = torch.cuda.memory_allocated(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if cuda:
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    out = {"images_per_s": steps * batch / seconds, "s_per_step": seconds / steps}
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(device)
+        out.update(peak_cuda_mb=peak / 2**20, peak_above_resident_mb=(peak - resident) / 2**20)
+    return out
+
+
+def gpu_bench(*, device: str = "auto", batch: int = 256, steps: int = 50, warmup: int = 10, amp: str = "bf16",
+              channels_last: bool = False, out: Path | None = None) -> dict:
+    """Every row of GPU_ROWS timed back to back; prints a table, returns (and writes) JSON."""
+    import datetime
+    import platform
+
+    from .trainer import pick_device
+
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    info = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, "device": str(dev),
+            "hardware": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            "student": "resnet8x4", "teacher": "resnet32x4", "batch": batch, "steps": steps, "warmup": warmup,
+            "amp": amp if dev.type == "cuda" else "off (CPU)", "channels_last": channels_last, "rows": []}
+    t0 = time.perf_counter()
+    for label, method, params in GPU_ROWS:
+        r = {"label": label, "method": method, "method_params": params,
+             **gpu_step_bench(method, params, device=dev, batch=batch, steps=steps, warmup=warmup, amp=amp,
+                              channels_last=channels_last)}
+        info["rows"].append(r)
+        print(json.dumps(r), flush=True)
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    info["total_s"] = time.perf_counter() - t0
+    kd = next(r for r in info["rows"] if r["label"] == "KD")
+    for r in info["rows"]:
+        r["images_per_s_x_kd"] = r["images_per_s"] / kd["images_per_s"]
+        if "peak_cuda_mb" in r:
+            r["peak_cuda_x_kd"] = r["peak_cuda_mb"] / kd["peak_cuda_mb"]
+    print(f"\n{info['hardware']}, torch {info['torch']}, {info['date']}; resnet32x4 -> resnet8x4, batch {batch}, "
+          f"amp {info['amp']}, channels_last {channels_last}, {steps} timed steps after {warmup}")
+    print("| method | images/s | x KD | peak CUDA MB | x KD |\n|---|---|---|---|---|")
+    for r in info["rows"]:
+        mem = (f"{r['peak_cuda_mb']:.0f} | {r['peak_cuda_x_kd']:.2f}" if "peak_cuda_mb" in r else "- | -")
+        print(f"| {r['label']} | {r['images_per_s']:.0f} | {r['images_per_s_x_kd']:.2f} | {mem} |")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(info, indent=2) + "\n")
+        print(f"written to {out}")
+    return info
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m lakd bench", allow_abbrev=False)
-    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead", "timing", "pack"])
+    p.add_argument("name", choices=["fmnist-mini", "ablation", "memory", "overhead", "timing", "pack", "gpu"])
     p.add_argument("--parallel", type=int, default=1, help="runs at once (accuracy only; time with `timing`)")
     p.add_argument("--batch", type=int, default=256, help="memory: batch size")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--runs-dir", default="runs/bench")
     p.add_argument("--out", default=None, help="results file (JSON lines); reruns skip what it holds")
+    p.add_argument("--device", default="auto", help="gpu: auto, cuda, cuda:N or cpu")
+    p.add_argument("--steps", type=int, default=50, help="gpu: timed steps per method")
+    p.add_argument("--warmup", type=int, default=10, help="gpu: untimed steps first")
+    p.add_argument("--amp", default="bf16", choices=["auto", "bf16", "fp16", "off"], help="gpu: autocast dtype")
+    p.add_argument("--channels-last", action="store_true", help="gpu: NHWC memory format")
+    p.add_argument("--smoke", action="store_true", help="gpu: batch 2, 1 warm-up and 1 timed step (a CPU check)")
     a = p.parse_args(argv)
     runs_dir = Path(a.runs_dir)
     if a.name == "fmnist-mini":
@@ -358,6 +471,10 @@ def main(argv: list[str]) -> int:
         timing(a.methods)
     elif a.name == "pack":
         pack_benchmark(runs_dir)
+    elif a.name == "gpu":
+        batch, steps, warmup = (2, 1, 1) if a.smoke else (a.batch, a.steps, a.warmup)
+        gpu_bench(device=a.device, batch=batch, steps=steps, warmup=warmup, amp=a.amp, channels_last=a.channels_last,
+                  out=Path(a.out or runs_dir / "gpu.json"))
     elif a.name == "overhead":
         print(json.dumps(overhead(), indent=2))
     return 0

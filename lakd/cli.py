@@ -14,13 +14,13 @@ from pathlib import Path
 
 from . import api
 from .checkpoint import CheckpointError
-from .config import ConfigError, RunConfig, load_yaml
+from .config import ConfigError, RunConfig, load_yaml, resolve_methods
 from .data import DATASET_NAMES, DataError
 from .methods import METHODS, MethodError
 from .models import model_names
 from .pack import PackError
 from .runs import RunStore, RunStoreError
-from .trainer import Diverged
+from .trainer import Diverged, StopRequested
 
 USER_ERRORS = (ConfigError, DataError, MethodError, CheckpointError, RunStoreError, PackError)
 
@@ -50,7 +50,9 @@ RUN_FLAGS = [
     ("--teacher-pack", "teacher_pack", str, "a teacher pack folder (python -m lakd teacher-pack) instead of a live teacher"),
 ]
 BOOL_FLAGS = [("augment", "random crop + flip"), ("deterministic", "deterministic algorithms"),
-              ("amp", "mixed precision on CUDA"), ("download", "let torchvision download the data (online)")]
+              ("download", "let torchvision download the data (online)"),
+              ("channels_last", "channels-last memory format (GPU speed)"),
+              ("compile", "torch.compile the models' blocks (GPU; slow first step)")]
 
 
 def _method_fields() -> dict[str, type]:
@@ -70,6 +72,12 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def _amp(text: str):
+    if text.lower() in ("auto", "bf16", "fp16", "off"):
+        return text.lower()
+    return _bool(text)
+
+
 def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
     S = argparse.SUPPRESS
     p.add_argument("--config", help="YAML file of settings (flags override it)")
@@ -86,6 +94,9 @@ def _add_run_flags(p: argparse.ArgumentParser, model_flag: str) -> None:
     for name, hlp in BOOL_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_bool, default=S, nargs="?", const=True,
                        help=f"{hlp} (true/false)")
+    p.add_argument("--amp", dest="amp", type=_amp, default=S, nargs="?", const=True,
+                   help="mixed precision on CUDA: auto (bf16 where supported, else fp16 with a scaler), bf16, fp16, "
+                        "off (true/false also accepted)")
     group = p.add_argument_group("method settings (each method takes its own; see docs/methods.md)")
     for name, typ in _method_fields().items():
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"mp_{name}", default=S,
@@ -107,7 +118,7 @@ def build_config(args: argparse.Namespace, defaults: dict) -> RunConfig:
             settings[key] = value
     if method_params:
         settings["method_params"] = method_params
-    cfg = RunConfig.from_dict(settings)
+    cfg = RunConfig.from_dict(resolve_methods(settings))
     method_cls = METHODS.get(cfg.method)
     if method_cls is None:
         raise ConfigError(f"unknown method {cfg.method!r}; valid methods: {', '.join(sorted(METHODS))}")
@@ -156,24 +167,37 @@ def _print_rows(rows: list[dict]) -> None:
 
 
 def cmd_train(args: argparse.Namespace, defaults: dict) -> int:
+    """One process, or one of N under torchrun: then rank 0 creates the run and tells the
+    others its id; all of them train it (see lakd/distributed.py)."""
+    from . import distributed
+
     store = RunStore(args.runs_dir)
-    bar = ProgressBar(not args.no_progress and sys.stderr.isatty())
     if args.resume:
         run = store.get(args.resume)
-        done = len(run.metrics())
-        print(f"resuming {run.id} after epoch {done}", flush=True)
-        rows = api.execute(run, resume=True, progress=bar)
+        ctx = distributed.setup(RunConfig.from_dict(run.config()).device)
     else:
         cfg = build_config(args, defaults)
-        run = api.create_run(cfg, args.runs_dir)
-        print(f"run {run.id} -> {run.path}", flush=True)
+        ctx = distributed.setup(cfg.device)
+        run_id = api.create_run(cfg, args.runs_dir).id if ctx.is_main else None
+        run = store.get(distributed.broadcast_object(run_id, ctx))
+    say = print if ctx.is_main else (lambda *a, **k: None)
+    bar = ProgressBar(ctx.is_main and not args.no_progress and sys.stderr.isatty())
+    if ctx.enabled:
+        say(f"torchrun: {ctx.world_size} processes ({ctx.backend}); rank 0 writes the run store", flush=True)
+    if args.resume:
+        say(f"resuming {run.id} after epoch {len(run.metrics())}", flush=True)
+        rows = api.execute(run, resume=True, progress=bar)
+    else:
+        say(f"run {run.id} -> {run.path}", flush=True)
         try:
             rows = api.execute(run, progress=bar)
         except USER_ERRORS:
-            if not run.metrics():  # refused before any training: leave no empty run behind
+            if ctx.is_main and not run.metrics():  # refused before any training: leave no empty run behind
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
     bar.close()
+    if not ctx.is_main:
+        return 0
     _print_rows(rows)
     print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}%  (student weights: {run.student_checkpoint})")
     return 0
@@ -348,4 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped; continue with --resume", file=sys.stderr)
         return 130
+    except StopRequested:  # the run's stop file (the app's Stop button): a clean end, also under torchrun
+        print("stopped on request; continue with --resume", file=sys.stderr)
+        return 0
     return 1

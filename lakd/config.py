@@ -40,7 +40,9 @@ class RunConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N
-    amp: bool = True                    # used on CUDA only
+    amp: bool | str = True              # CUDA only: auto (= true: bf16 where supported, else fp16 + scaler) | bf16 | fp16 | off
+    channels_last: bool = False         # NHWC memory format (faster convolutions on tensor-core GPUs)
+    compile: bool = False               # torch.compile the student's and teacher's blocks
     num_workers: int = 0
     eval_batch_size: int = 256
     eval_every: int = 1                 # evaluate every N epochs (always after the last)
@@ -83,6 +85,8 @@ class RunConfig:
         need(isinstance(self.eval_every, int) and self.eval_every >= 1, f"eval_every must be an integer >= 1, got {self.eval_every!r}")
         need(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels!r}")
         need(self.input_size >= 8, f"input_size must be >= 8, got {self.input_size!r}")
+        need(self.amp in (True, False, "auto", "bf16", "fp16", "off"),
+             f"amp must be auto, bf16, fp16 or off (or true/false); got {self.amp!r}")
         need(self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda"),
              f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         return self
@@ -99,13 +103,52 @@ class RunConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def load_yaml(path: str | Path) -> dict:
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Settings from a YAML file (safe_load: data only).
+
+    Two keys are for recipes (recipes/): `base: FILE` names a YAML file, relative to this
+    one, whose settings this file extends (a chain of bases is fine, a cycle is refused;
+    `method_params` and `methods` are merged key by key); `methods:` maps a method name to
+    its settings, and the settings of the method that is run become its `method_params`
+    (see `resolve_methods`)."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     except FileNotFoundError as e:
         raise ConfigError(f"config file not found: {path}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    return data
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base must be the path of a YAML file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    chain = _chain + (path.resolve(),)
+    if base_path in chain:
+        raise ConfigError(f"{path}: base files form a cycle: {' -> '.join(str(p) for p in chain + (base_path,))}")
+    merged = load_yaml(base_path, chain)
+    for key in ("method_params", "methods"):
+        if isinstance(merged.get(key), dict) and isinstance(data.get(key), dict):
+            inner = {**merged[key]}
+            for name, value in data[key].items():
+                both = isinstance(inner.get(name), dict) and isinstance(value, dict)
+                inner[name] = {**inner[name], **value} if both else value
+            data[key] = inner
+    return {**merged, **data}
+
+
+def resolve_methods(settings: dict) -> dict:
+    """Replace a recipe's `methods:` section by the chosen method's `method_params`
+    (settings given as method_params, e.g. by flags, win)."""
+    methods = settings.pop("methods", None)
+    if methods is None:
+        return settings
+    method = settings.get("method")
+    if not isinstance(methods, dict) or method not in methods:
+        names = ", ".join(methods) if isinstance(methods, dict) else "none"
+        raise ConfigError(f"this recipe has settings for the methods {names}, not for {method!r}")
+    settings["method_params"] = {**(methods[method] or {}), **(settings.get("method_params") or {})}
+    return settings

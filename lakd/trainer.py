@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import checkpoint as ckpt
+from . import distributed as dist
 from .config import ConfigError, RunConfig
 from .data import DataBundle, load_data
 from .methods import Method, get_method
@@ -37,12 +38,38 @@ class StopRequested(Exception):
     """Raised between steps when the run's stop file appears (the app's Stop button)."""
 
 
-def pick_device(spec: str = "auto") -> torch.device:
+def pick_device(spec: str = "auto", local_rank: int | None = None) -> torch.device:
+    """The device from one place. Under torchrun (`local_rank` given) a GPU is cuda:LOCAL_RANK."""
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    if spec.startswith("cuda") and local_rank is not None:
+        return torch.device("cuda", local_rank)
     return torch.device(spec)
+
+
+def amp_dtype_for(amp, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for the `amp` setting (CUDA only): auto/True = bf16 where the GPU
+    supports it, else fp16 (with a gradient scaler); off/False = full precision."""
+    if device.type != "cuda" or amp in (False, "off"):
+        return None
+    if amp == "fp16":
+        return torch.float16
+    if amp == "bf16":
+        if not torch.cuda.is_bf16_supported():
+            raise ConfigError("amp bf16 was asked for but this GPU does not support bfloat16; use --amp fp16 or auto")
+        return torch.bfloat16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def compile_blocks(model: StagedNet) -> None:
+    """torch.compile each block and the head in place. Methods reach into the blocks
+    (stage outputs, LAKD's local modules), so the blocks are what gets compiled, not one
+    whole forward. Compilation happens at the first step (minutes for big models)."""
+    for block in model.blocks:
+        block.compile()
+    model.head.compile()
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -118,15 +145,22 @@ def build_method(cfg: RunConfig, data: DataBundle, runs_root: Path | None = None
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+def evaluate_counts(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+                    memory_format: torch.memory_format = torch.preserve_format) -> tuple[int, int]:
+    """(correct, total) over `loader`."""
     was = model.training
     model.eval()
     correct = total = 0
     for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
         correct += (model(x).argmax(1) == y).sum().item()
         total += y.numel()
     model.train(was)
+    return correct, total
+
+
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+    correct, total = evaluate_counts(model, loader, device)
     return correct / max(total, 1)
 
 
@@ -163,8 +197,11 @@ class Trainer:
         self.cfg = cfg.validate()
         self.run = run
         self.progress = progress
+        # under torchrun: one process per device; rank 0 alone writes the run store
+        self.dist = dist.setup(cfg.device)
+        self.is_main = self.dist.is_main
         seed_everything(cfg.seed, cfg.deterministic)
-        self.device = pick_device(cfg.device)
+        self.device = pick_device(cfg.device, self.dist.local_rank if self.dist.enabled else None)
         self.data = load_data_for(cfg, data)
         if len(self.data.train) == 0 or len(self.data.test) == 0:
             raise ConfigError("the data set has an empty split")
@@ -173,17 +210,40 @@ class Trainer:
         self.method = build_method(cfg, self.data, runs_root or run.path.parent).to(self.device)
         if self.method.pack is not None:
             self.method.pack.check_data(self.data, cfg.augment)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+        if cfg.channels_last:
+            self.method.to(memory_format=torch.channels_last)
+        if self.dist.enabled:
+            if cfg.batch_size < self.dist.world_size:
+                raise ConfigError(f"batch_size {cfg.batch_size} is smaller than the {self.dist.world_size} processes; "
+                                  "batch_size is the global batch, split over the processes")
+            for name, part in list(self.method.named_children()):
+                if name != "teacher":  # frozen, in eval mode: its BatchNorm uses running statistics
+                    setattr(self.method, name, dist.convert_batchnorm(part, self.device))
+            dist.broadcast_module(self.method, self.dist)
+        if cfg.compile:
+            if self.device.type != "cuda":
+                import warnings
+                warnings.warn("compile on a CPU: it works where a C++ compiler is installed, but the first steps "
+                              "take minutes (resnet8: about 80 s) and it rarely pays back in a short run", stacklevel=2)
+            compile_blocks(self.method.student)
+            if self.method.teacher is not None:
+                compile_blocks(self.method.teacher)
         self.optimizer = make_optimizer(cfg, self.method.trainable_parameters())
         self.start_epoch = 1
-        use_amp = cfg.amp and self.device.type == "cuda"
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+        self.amp_dtype = amp_dtype_for(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         from .maps import probe_batch
         self.probe_images, self.probe_labels = probe_batch(self.data.test, cfg.map_images)
-        self.test_loader = DataLoader(self.data.test, batch_size=cfg.eval_batch_size, shuffle=False,
+        test = self.data.test
+        if self.dist.enabled:  # each rank scores every world_size-th image; counts are summed
+            test = torch.utils.data.Subset(test, range(self.dist.rank, len(test), self.dist.world_size))
+        self.test_loader = DataLoader(test, batch_size=cfg.eval_batch_size, shuffle=False,
                                       num_workers=cfg.num_workers)
 
     def report(self, info: dict) -> None:
+        if not self.is_main:
+            return
         self.run.write_progress(info)
         if self.progress:
             self.progress(info)
@@ -193,7 +253,7 @@ class Trainer:
         from .maps import model_maps, save_epoch_maps, scale_per_image
 
         cfg = self.cfg
-        if not cfg.save_maps:
+        if not cfg.save_maps or not self.is_main:
             return
         if cfg.map_epochs is not None and epoch not in (0, cfg.epochs) and epoch not in cfg.map_epochs:
             return
@@ -212,6 +272,8 @@ class Trainer:
     def save_checkpoint(self, epoch: int, rows: list[dict] | None = None) -> None:
         """One file holds everything needed to resume, the metric rows included, so a crash
         cannot mix epochs (e.g. between this file and metrics.jsonl)."""
+        if not self.is_main:
+            return
         opt_tensors, opt_meta = ckpt.optimizer_to_files(self.optimizer)
         tensors = {f"student.{k}": v for k, v in self.method.student.state_dict().items()}
         tensors.update({f"extras.{k}": v for k, v in self.method.extras_state_dict().items()})
@@ -240,11 +302,19 @@ class Trainer:
     # -- loop ----------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
         cfg = self.cfg
+        ddp = self.dist
         # per-epoch seeds make shuffling and augmentation independent of where a run resumed
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        loader = DataLoader(WithIndex(self.data.train), batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                            num_workers=cfg.num_workers, drop_last=False)
+        # (under torchrun each rank augments its share with its own stream)
+        torch.manual_seed(cfg.seed * 100_003 + epoch + 7_919 * ddp.rank)
+        sampler = None
+        if ddp.enabled:  # the single process's global batches, each split over the ranks
+            sampler = dist.ShardedBatchSampler(len(self.data.train), cfg.batch_size, ddp.rank, ddp.world_size,
+                                               seed=cfg.seed * 1_000_003 + epoch)
+            loader = DataLoader(WithIndex(self.data.train), batch_sampler=sampler, num_workers=cfg.num_workers)
+        else:
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            loader = DataLoader(WithIndex(self.data.train), batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                                num_workers=cfg.num_workers, drop_last=False)
         steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader), cfg.max_steps_per_epoch)
         lr = lr_at(cfg, epoch - 1)
         for group in self.optimizer.param_groups:
@@ -257,10 +327,22 @@ class Trainer:
         start = time.perf_counter()
         last_report = 0.0
         for step, (x, y, index) in enumerate(loader, 1):
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x = x.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            y = y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
+            step_backward = backward
+            if ddp.enabled:  # weight each rank's batch-mean loss by its share of the global batch
+                w = dist.loss_weight(y.numel(), sampler.global_size(step - 1), ddp)
+                step_backward = backward if w == 1.0 else (lambda loss, w=w: backward(loss * w))
             with autocast:
-                logits, losses = self.method.train_step(x, y, epoch, backward, index)
+                logits, losses = self.method.train_step(x, y, epoch, step_backward, index)
+            n, batch_correct = y.numel(), (logits.argmax(1) == y).sum().item()
+            if ddp.enabled:  # gradients averaged, logged numbers summed over the global batch
+                dist.sync_gradients(self.method.trainable_parameters(), ddp)
+                keys = sorted(losses)
+                summed = dist.sum_over_ranks([losses[k] * n for k in keys] + [batch_correct, n], ddp, self.device)
+                n, batch_correct = int(summed[-1]), int(summed[-2])
+                losses = {k: v / n for k, v in zip(keys, summed)}
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             if bad:
                 raise Diverged(f"loss {bad[0]!r} became {losses[bad[0]]} in epoch {epoch}, step {step}")
@@ -270,11 +352,20 @@ class Trainer:
             else:
                 self.optimizer.step()
             for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v * y.numel()
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += y.numel()
+                sums[k] = sums.get(k, 0.0) + v * n
+            correct += batch_correct
+            seen += n
             now = time.perf_counter()
-            if now - last_report > 1.0 or step == steps:
+            if ddp.enabled:  # every rank must take the same decision at the same step
+                if (step % 20 == 0 or step == steps) and dist.any_rank(
+                        self.is_main and self.run.stop_requested, ddp, self.device):
+                    raise StopRequested()
+                if self.is_main and (now - last_report > 1.0 or step == steps):
+                    last_report = now
+                    self.report({"epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": steps,
+                                 "loss": sum(losses.values()), "train_acc": correct / max(seen, 1),
+                                 "images_per_s": seen / (now - start)})
+            elif now - last_report > 1.0 or step == steps:
                 last_report = now
                 if self.run.stop_requested:
                     raise StopRequested()
@@ -294,9 +385,13 @@ class Trainer:
         """Record why training ended; if even that cannot be written (a full disk), the
         original error is the one to report, and the run later reads 'interrupted'."""
         try:
-            self.run.set_status(status, **fields)
+            self.set_status(status, **fields)
         except RunStoreError:
             pass
+
+    def set_status(self, status: str, **fields) -> None:
+        if self.is_main:
+            self.run.set_status(status, **fields)
 
     def fit(self, resume: bool = False) -> list[dict]:
         self.resumed_rows = None
@@ -305,13 +400,17 @@ class Trainer:
         rows = [r for r in self.run.metrics() if r["epoch"] < self.start_epoch]
         if self.resumed_rows is not None and self.resumed_rows != rows:  # killed before metrics.jsonl caught up
             rows = self.resumed_rows
-            self.run.write_metrics(rows)
-        if self.run.stop_requested:  # Stop pressed while the run was starting: honour it
-            self.run.clear_stop()
-            self.run.set_status("stopped", epoch=self.start_epoch - 1, message="stopped before training began")
+            if self.is_main:
+                self.run.write_metrics(rows)
+        # Stop pressed while the run was starting: honour it (rank 0 reads the stop file for all)
+        if dist.any_rank(self.is_main and self.run.stop_requested, self.dist, self.device):
+            if self.is_main:
+                self.run.clear_stop()
+            self.set_status("stopped", epoch=self.start_epoch - 1, message="stopped before training began")
             return rows
-        self.run.set_status("running", pid=os.getpid(), epoch=self.start_epoch - 1, epochs=self.cfg.epochs,
-                            started=time.time(), message="", resume=False)
+        launch = {"world_size": self.dist.world_size, "backend": self.dist.backend} if self.dist.enabled else {}
+        self.set_status("running", pid=os.getpid(), epoch=self.start_epoch - 1, epochs=self.cfg.epochs,
+                        started=time.time(), message="", resume=False, **launch)
         try:
             if self.start_epoch == 1:
                 self.save_maps(0)
@@ -319,21 +418,27 @@ class Trainer:
                 row = self.train_epoch(epoch)
                 if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
                     t0 = time.perf_counter()
-                    row["test_acc"] = evaluate(self.method.student, self.test_loader, self.device)
+                    counts = evaluate_counts(self.method.student, self.test_loader, self.device, self.memory_format)
+                    correct, total = dist.sum_over_ranks(list(counts), self.dist, self.device)
+                    row["test_acc"] = correct / max(total, 1)
                     row["eval_seconds"] = time.perf_counter() - t0
                 row["peak_rss_mb"] = peak_rss_mb()
                 if self.device.type == "cuda":
                     row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+                if self.dist.enabled:
+                    row["world_size"] = self.dist.world_size
                 rows.append(row)
                 self.save_checkpoint(epoch, rows)
                 self.save_maps(epoch)
-                self.run.write_metrics(rows)
-                self.run.set_status("running", pid=os.getpid(), epoch=epoch, epochs=self.cfg.epochs)
+                if self.is_main:
+                    self.run.write_metrics(rows)
+                self.set_status("running", pid=os.getpid(), epoch=epoch, epochs=self.cfg.epochs)
         except Diverged as e:
             self.record_end("diverged", message=f"{e}; the last good checkpoint is kept")
             raise
         except (KeyboardInterrupt, StopRequested):
-            self.run.clear_stop()
+            if self.is_main:
+                self.run.clear_stop()
             done = rows[-1]["epoch"] if rows else 0
             self.record_end("stopped", epoch=done,
                             message=f"stopped during epoch {done + 1}; resume continues after epoch {done}")
@@ -342,6 +447,8 @@ class Trainer:
             self.record_end("failed", message=f"{type(e).__name__}: {e}")
             raise
         final = rows[-1] if rows else {}
-        self.run.set_status("completed", epoch=self.cfg.epochs, test_acc=final.get("test_acc"), message="")
-        self.run.write_progress({"epoch": self.cfg.epochs, "epochs": self.cfg.epochs, "step": 1, "steps": 1, "done": True})
+        self.set_status("completed", epoch=self.cfg.epochs, test_acc=final.get("test_acc"), message="")
+        if self.is_main:
+            self.run.write_progress({"epoch": self.cfg.epochs, "epochs": self.cfg.epochs, "step": 1, "steps": 1,
+                                     "done": True})
         return rows
