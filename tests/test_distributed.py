@@ -60,12 +60,21 @@ CASES = {
     "vanilla": dict(method="vanilla"),
     "kd": dict(method="kd", teacher="bundled"),
     "lakd-local": dict(method="lakd", teacher="bundled", method_params={"mode": "local", "sdm": True}),
+    "lakd-pack": dict(method="lakd", teacher_pack="made in the test"),  # ranks read their shares' rows by index
+    "lakd-joint": dict(method="lakd", teacher="bundled"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys, monkeypatch):
     cfg = {**TINY, **CASES[case]}
+    if "teacher_pack" in cfg:
+        from lakd.data import load_data
+        from lakd.pack import make_pack
+        from lakd.trainer import bundled_teacher_path
+
+        cfg["teacher_pack"] = str(make_pack(load_model(bundled_teacher_path()), load_data("sample", per_class=20),
+                                            tmp_path / "pack"))
     dist_runs = tmp_path / "dist-runs"
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
     proc = torchrun(tmp_path, ["distill", "--config", "run.yaml", "--runs-dir", str(dist_runs), "--no-progress"])
@@ -92,8 +101,11 @@ def test_two_processes_train_like_one(case, tmp_path, runs_dir, capsys, monkeypa
     # the 2-process run follows the 1-process trajectory: apart by < 0.1 % of the distance
     # travelled (measured: 1e-7 to 3e-6; per-process BatchNorm instead of global: 2.6e-2)
     assert apart.norm() < 1e-3 * moved.norm(), (apart.norm().item(), moved.norm().item())
-    for k in a:  # BatchNorm running statistics included: they come from the global batch too
-        assert torch.allclose(a[k].float(), b[k].float(), rtol=5e-3, atol=5e-4), k
+    # and so does every tensor, BatchNorm running statistics included (they come from the global
+    # batch too): apart by < 1 % of its own movement (measured: at most 0.4 %, in LAKD joint mode)
+    for k in a:
+        ratio = ((a[k].float() - b[k].float()).norm() / (a[k].float() - init[k].float()).norm().clamp_min(1e-12)).item()
+        assert ratio < 1e-2, (k, ratio)
     rows = run.metrics()
     for key in [k for k in single_rows[-1] if k.startswith("loss_")] + ["train_acc"]:
         assert rows[-1][key] == pytest.approx(single_rows[-1][key], rel=1e-3, abs=1e-4), key
