@@ -40,6 +40,8 @@ def student_state(run) -> dict[str, torch.Tensor]:
     ("dkd", {}, "maps"),
     ("lakd", {}, "maps"),
     ("lakd", {"d": 1.0, "sdm": True, "mode": "local"}, "features"),
+    ("at", {}, "features"),
+    ("fitnet", {}, "features"),
 ])
 def test_training_from_a_pack_equals_the_live_teacher(method, params, pack, packs, runs_dir, monkeypatch):
     live_run, live = api.train(RunConfig(method=method, teacher="bundled", method_params=params, **SMALL), runs_dir)
