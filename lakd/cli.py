@@ -118,6 +118,8 @@ def build_config(args: argparse.Namespace, defaults: dict) -> RunConfig:
             settings[key] = value
     if method_params:
         settings["method_params"] = method_params
+    if settings.get("teacher_pack"):  # so the run resumes and reports from any folder
+        settings["teacher_pack"] = str(Path(settings["teacher_pack"]).resolve())
     cfg = RunConfig.from_dict(resolve_methods(settings))
     method_cls = METHODS.get(cfg.method)
     if method_cls is None:

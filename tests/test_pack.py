@@ -62,6 +62,19 @@ def test_training_from_a_pack_equals_the_live_teacher(method, params, pack, pack
     assert (pack_run.path / "maps" / "teacher_epoch000.safetensors").exists()
 
 
+def test_a_run_from_a_pack_reports_the_packs_teacher(packs, runs_dir):
+    """The executive summary and the reproduce command of a pack run: the teacher's
+    accuracy and size come from the pack's manifest (its weights are not there)."""
+    from lakd.report import reproduce_command, summarize_run
+
+    run, _ = api.train(RunConfig(method="kd", teacher_pack=str(packs["maps"]), **SMALL), runs_dir)
+    made = TeacherPack(packs["maps"]).manifest["teacher"]
+    s = summarize_run(run, latency_runs=2)
+    assert (s["teacher_arch"], s["teacher_acc"], s["teacher_params"]) == ("resnet20", made["test_acc"], made["parameters"])
+    assert s["accuracy_kept"] == pytest.approx(s["student_acc"] / made["test_acc"])
+    assert f"--teacher-pack {packs['maps']}" in reproduce_command(run.config())
+
+
 def test_pack_holds_the_teachers_outputs_row_by_row(packs):
     pack = TeacherPack(packs["features"])
     data = load_data("sample", per_class=SMALL["per_class"])
