@@ -522,14 +522,14 @@ def teacher_maps_for(runs: list[Run]) -> tuple[dict | None, str | None, Path | N
     """(the teacher's stage maps, its setting, its file, its arch) for a set of runs: the maps
     saved by the first run that had a teacher, else the bundled teacher's maps computed
     on the first run's probe images."""
-    from lakd.report import teacher_checkpoint
+    from lakd.trainer import teacher_file
 
     for run in runs:
         cfg = run.config()
         maps = epoch_maps(run, "teacher")
         if maps:
             spec = cfg.get("teacher") or (PACK_PREFIX + cfg["teacher_pack"] if cfg.get("teacher_pack") else None)
-            return maps, spec, teacher_checkpoint(cfg.get("teacher"), runs_dir()), cfg.get("teacher_arch")
+            return maps, spec, teacher_file(cfg.get("teacher"), runs_dir()), cfg.get("teacher_arch")
     path = bundled_teacher_path()
     if runs and path.exists():
         cfg = runs[0].config()

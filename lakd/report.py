@@ -26,13 +26,6 @@ from .export import file_size, measure_latency, parameter_count
 from .runs import Run
 
 
-def teacher_checkpoint(spec: str | None, runs_root: str | Path | None = None) -> Path | None:
-    """The file a run's `teacher` setting points to (as the trainer resolves it), or None."""
-    from .trainer import teacher_file
-
-    return teacher_file(spec, runs_root)
-
-
 @torch.no_grad()
 def evaluate_model(model: torch.nn.Module, dataset, batch_size: int = 256) -> float:
     """Top-1 accuracy on a data set, on CPU."""
@@ -68,7 +61,9 @@ def summarize_run(run: Run, runs_root: str | Path | None = None, *, data: DataBu
         "teacher_bytes": None, "teacher_latency_ms": None, "accuracy_kept": None, "seed": cfg.seed,
         "test_images": len(data.test), "created": time.time(),
     }
-    tpath = teacher_checkpoint(cfg.teacher, runs_root)
+    from .trainer import teacher_file
+
+    tpath = teacher_file(cfg.teacher, runs_root)
     if cfg.teacher_pack and Path(cfg.teacher_pack, "manifest.json").exists():
         # a pack carries what its maker measured; the teacher's weights (and so its latency) stay home
         from .pack import TeacherPack

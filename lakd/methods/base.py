@@ -47,6 +47,21 @@ def check_params(params, *, positive: tuple[str, ...] = (), non_negative: tuple[
             raise MethodError(f"{name} must be >= 0, got {getattr(params, name)}")
 
 
+def stage_shapes(net: StagedNet) -> list[tuple[int, int, int]]:
+    """(C, H, W) of each stage output, found with one dummy forward. Every module keeps
+    its train/eval mode and BN running statistics stay untouched (eval + no_grad)."""
+    modes = [(m, m.training) for m in net.modules()]
+    device = next(net.parameters()).device
+    try:
+        net.eval()
+        with torch.no_grad():
+            feats, _ = net.forward_stages(torch.zeros(1, net.in_channels, net.input_size, net.input_size, device=device))
+    finally:
+        for m, training in modes:
+            m.train(training)
+    return [tuple(f.shape[1:]) for f in feats]
+
+
 @dataclass
 class TeacherOutputs:
     """What the teacher says about one batch: logits, and per stage either its features
@@ -129,13 +144,7 @@ class Method(nn.Module):
     def teacher_stage_shapes(self) -> list[tuple[int, int, int]]:
         """(C, H, W) of each teacher stage output, from the pack or one dummy forward
         (eval + no_grad, so BN running statistics stay untouched)."""
-        if self.pack is not None:
-            return self.pack.stage_shapes
-        net = self.teacher
-        device = next(net.parameters()).device
-        with torch.no_grad():
-            feats, _ = net.forward_stages(torch.zeros(1, net.in_channels, net.input_size, net.input_size, device=device))
-        return [tuple(f.shape[1:]) for f in feats]
+        return self.pack.stage_shapes if self.pack is not None else stage_shapes(self.teacher)
 
     def forward_train(self, x: torch.Tensor, y: torch.Tensor, epoch: int,
                       index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import StagedNet
-from .base import Method, MethodError, check_params
+from .base import Method, MethodError, check_params, stage_shapes
 
 
 @dataclass
@@ -17,21 +15,6 @@ class FitNetParams:
     hint_stage: int = 1
     ce_weight: float = 1.0
     feat_weight: float = 100.0
-
-
-def stage_channels(net: StagedNet) -> list[int]:
-    """Channel count of each stage output, found with one dummy forward. Every module
-    keeps its train/eval mode and BN running statistics stay untouched (eval + no_grad)."""
-    modes = [(m, m.training) for m in net.modules()]
-    device = next(net.parameters()).device
-    try:
-        net.eval()
-        with torch.no_grad():
-            feats, _ = net.forward_stages(torch.zeros(1, net.in_channels, net.input_size, net.input_size, device=device))
-    finally:
-        for m, training in modes:
-            m.train(training)
-    return [f.shape[1] for f in feats]
 
 
 class FitNet(Method):
@@ -47,7 +30,7 @@ class FitNet(Method):
     def __init__(self, student, teacher, params=None, *, epochs: int = 1, pack=None):
         super().__init__(student, teacher, params, epochs=epochs, pack=pack)
         stage = self.params.hint_stage
-        s_channels = stage_channels(student)[stage]
+        s_channels = stage_shapes(student)[stage][0]
         t_channels = self.teacher_stage_shapes()[stage][0]
         self.regressor = nn.Sequential(nn.Conv2d(s_channels, t_channels, 1, bias=False),
                                        nn.BatchNorm2d(t_channels), nn.ReLU(inplace=True))
